@@ -1,0 +1,144 @@
+"""Set-up for `make course` and `make test`: the virtual environment and Graphviz.
+
+Runs with the system Python and the standard library only, before `.venv` exists:
+
+    python3 lessons/coursekit/bootstrap.py
+
+1. Checks the Python version (3.11 or newer).
+2. Creates `.venv` if it is missing, and installs `requirements.txt` into it when the file changed since the
+   last install (a hash is kept in `.venv/.requirements.sha256`), so a second run costs a fraction of a second.
+3. Makes sure Graphviz's `dot` program is on the PATH (`plot_model` needs it, and pip cannot install it):
+   with apt-get (as root or through password-less sudo) or Homebrew where that is possible.
+
+Whatever goes wrong ends in one sentence that says what to do, and exit status 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".venv"
+REQUIREMENTS = ROOT / "requirements.txt"
+STAMP = VENV / ".requirements.sha256"
+MIN_PYTHON = (3, 11)
+
+GRAPHVIZ_FIX = (
+    "Graphviz is missing (plot_model needs its 'dot' program): install it with "
+    "'sudo apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS), "
+    "'conda install graphviz' or from https://graphviz.org/download/, then run the command again."
+)
+
+
+class SetupError(Exception):
+    """A set-up step failed; the message is the one sentence the user sees."""
+
+
+def say(message: str) -> None:
+    print(f"[setup] {message}", flush=True)
+
+
+def venv_python(venv: Path = VENV) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def check_python(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> None:
+    if tuple(version) < MIN_PYTHON:
+        raise SetupError(
+            f"This course needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer, but '{sys.executable}' is "
+            f"{version[0]}.{version[1]}: run make with PYTHON=/path/to/python3.11 (or newer)."
+        )
+
+
+def requirements_hash() -> str:
+    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+
+
+def run_quiet(cmd: list[str], what: str, fix: str) -> None:
+    """Run a command; on failure show its last lines of output and raise a one-sentence SetupError."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        if tail:
+            print(tail, file=sys.stderr)
+        raise SetupError(f"{what} failed (exit status {proc.returncode}): {fix}")
+
+
+def ensure_venv() -> None:
+    py = venv_python()
+    if not py.exists():
+        say(f"creating {VENV.relative_to(ROOT)} with Python {platform.python_version()}")
+        run_quiet(
+            [sys.executable, "-m", "venv", str(VENV)],
+            "Creating the virtual environment",
+            "install the venv module (Debian/Ubuntu: 'sudo apt-get install python3-venv') and run the command again.",
+        )
+    wanted = requirements_hash()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    say("installing requirements.txt into .venv (first run: a few minutes)")
+    run_quiet(
+        [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
+        "Installing requirements.txt",
+        "check the network connection to PyPI (or delete .venv to start afresh) and run the command again.",
+    )
+    STAMP.write_text(wanted + "\n")
+    say("requirements installed")
+
+
+def graphviz_install_command() -> list[str] | None:
+    """The command that can install Graphviz here without asking for a password, or None."""
+    system = platform.system()
+    if system == "Linux" and shutil.which("apt-get"):
+        prefix: list[str] = []
+        if hasattr(os, "geteuid") and os.geteuid() != 0:
+            if not shutil.which("sudo"):
+                return None
+            if subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode != 0:
+                return None
+            prefix = ["sudo", "-n"]
+        script = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz"
+        return prefix + ["sh", "-c", script]
+    if system == "Darwin" and shutil.which("brew"):
+        return ["brew", "install", "graphviz"]
+    return None
+
+
+def ensure_graphviz() -> None:
+    if shutil.which("dot"):
+        return
+    cmd = graphviz_install_command()
+    if cmd is None:
+        raise SetupError(GRAPHVIZ_FIX)
+    say("installing Graphviz (plot_model draws its diagrams with it)")
+    run_quiet(cmd, "Installing Graphviz", GRAPHVIZ_FIX)
+    if not shutil.which("dot"):
+        raise SetupError(GRAPHVIZ_FIX)
+
+
+def main() -> int:
+    try:
+        check_python()
+        ensure_venv()
+        ensure_graphviz()
+    except SetupError as error:
+        print(f"[setup] {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("[setup] interrupted: run the command again to finish the set-up.", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - the promise is one sentence, never a traceback
+        print(f"[setup] unexpected failure ({type(error).__name__}: {error}): "
+              "delete .venv and run the command again.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

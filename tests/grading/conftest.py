@@ -1,0 +1,138 @@
+"""Grading with pytest: ``pytest tests/grading [--submission DIR] [--grade-report FILE]``.
+
+Every grader test carries an exercise and points (``@graded``). A submission folder holds the lesson modules
+(``lesson01.py``, ...); the default is ``solutions/``. The score table is printed at the end and, with
+``--grade-report``, written as JSON: ``{"earned", "possible", "tests": [{"lesson", "exercise", "name", "earned",
+"possible", "feedback"}]}``. Feedback is written for every test: what was checked, and for a loss, what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+
+from grading.harness import DEFAULT_CALL_TIMEOUT, GradeFailure, Submission
+
+ROOT = Path(__file__).resolve().parents[2]
+_RECORDS_KEY = pytest.StashKey[list]()
+_CACHE_KEY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("grading")
+    group.addoption("--submission", default=str(ROOT / "solutions"),
+                    help="folder holding the lesson modules to grade (default: solutions/)")
+    group.addoption("--grade-report", default=None, help="write the grades and feedback as JSON to this file")
+    group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT,
+                    help="seconds allowed for one call of submitted code (default: %(default)s)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "points(n): points a grader test is worth")
+    config.addinivalue_line("markers", "exercise(name): the exercise a grader test belongs to")
+    config.stash[_RECORDS_KEY] = []
+    config.stash[_CACHE_KEY] = {}
+
+
+def lesson_of(module_name: str) -> str:
+    match = re.search(r"(lesson\d\d)", module_name)
+    return match.group(1) if match else module_name
+
+
+@pytest.fixture
+def submission(request) -> Submission:
+    """The submitted module for the lesson this grader file is about (loaded once per run)."""
+    config = request.config
+    lesson = lesson_of(request.module.__name__)
+    cache = config.stash[_CACHE_KEY]
+    if lesson not in cache:
+        cache[lesson] = Submission.load(Path(config.getoption("--submission")), lesson,
+                                        call_timeout=config.getoption("--call-timeout"))
+    return cache[lesson]
+
+
+def _what(item) -> str:
+    doc = (item.function.__doc__ or item.name).strip()
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("points")
+    if marker is None or not hasattr(item, "function"):
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        points = float(marker.args[0])
+        passed = report.passed
+        if passed:
+            feedback = f"passed: {_what(item)}"
+        else:
+            error = call.excinfo.value if call.excinfo else None
+            if isinstance(error, GradeFailure):
+                reason = str(error)
+            elif error is not None:
+                reason = f"the grader could not check this ({type(error).__name__}: {error})"
+            else:
+                reason = "failed"
+            feedback = f"{_what(item)} — {reason}"
+        exercise = item.get_closest_marker("exercise")
+        item.config.stash[_RECORDS_KEY].append({
+            "lesson": lesson_of(item.module.__name__),
+            "exercise": exercise.args[0] if exercise else "",
+            "name": item.name,
+            "earned": points if passed else 0.0,
+            "possible": points,
+            "feedback": feedback,
+        })
+
+
+def _summary(records: list[dict]) -> OrderedDict:
+    table: OrderedDict = OrderedDict()
+    for r in records:
+        row = table.setdefault(r["lesson"], [0.0, 0.0, 0, 0])
+        row[0] += r["earned"]
+        row[1] += r["possible"]
+        row[2] += r["earned"] == r["possible"]
+        row[3] += 1
+    return table
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    records = config.stash.get(_RECORDS_KEY, [])
+    if not records:
+        return
+    tr = terminalreporter
+    tr.section(f"grades for {config.getoption('--submission')}")
+    tr.write_line(f"{'lesson':<10}{'points':>14}{'tests passed':>16}")
+    for lesson, (earned, possible, ok, n) in _summary(records).items():
+        tr.write_line(f"{lesson:<10}{earned:>7g} / {possible:<5g}{ok:>9} / {n}")
+    earned = sum(r["earned"] for r in records)
+    possible = sum(r["possible"] for r in records)
+    tr.write_line(f"{'total':<10}{earned:>7g} / {possible:<5g}")
+    lost = [r for r in records if r["earned"] < r["possible"]]
+    if lost:
+        tr.write_line("")
+        tr.write_line("feedback on lost points:")
+        for r in lost:
+            tr.write_line(f"- {r['lesson']} {r['exercise']} ({r['possible']:g} pts): {r['feedback']}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = session.config.getoption("--grade-report", None)
+    if not path:
+        return
+    records = session.config.stash.get(_RECORDS_KEY, [])
+    report = {
+        "submission": str(session.config.getoption("--submission")),
+        "earned": sum(r["earned"] for r in records),
+        "possible": sum(r["possible"] for r in records),
+        "tests": records,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")
