@@ -6,6 +6,7 @@ A lesson starts with ``import coursekit as ck`` *before* importing Keras, so the
   so layer names (``dense``, ``dense_1``, ...) and weights are the same on every run.
 - ``ck.show_model(*models)``: the ``plot_model`` diagram(s), side by side, carrying a machine-independent text form
   of each graph (``ck.graph_text``) which is what nbval compares.
+- ``ck.EpochLog(every=10)``: a callback printing one line every few epochs.
 - ``ck.plot_history(history)``: training curves from a ``History``.
 - ``ck.claim(condition, message)``: assert what the lesson claims and print the claim (a checked output).
 - ``ck.record_result(...)``: hand the lesson's headline held-out metric and its baseline to ``make course``.
@@ -23,6 +24,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from coursekit import data  # noqa: E402
 from coursekit.notebook import (  # noqa: E402
+    EpochLog,
     claim,
     graph_text,
     plot_history,
@@ -31,4 +33,4 @@ from coursekit.notebook import (  # noqa: E402
     show_model,
 )
 
-__all__ = ["claim", "data", "graph_text", "plot_history", "record_result", "reset", "show_model"]
+__all__ = ["EpochLog", "claim", "data", "graph_text", "plot_history", "record_result", "reset", "show_model"]

@@ -7,9 +7,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import keras
+if TYPE_CHECKING:
+    import keras
 
 RESULTS_ENV = "COURSE_RESULTS_FILE"  # set by `make course` for each lesson it runs
 DIAGRAMS_ENV = "COURSE_DIAGRAMS_DIR"  # idem: where rendered diagrams are kept
@@ -17,6 +18,8 @@ DIAGRAMS_ENV = "COURSE_DIAGRAMS_DIR"  # idem: where rendered diagrams are kept
 
 def reset(seed: int = 0) -> None:
     """Start a model from a clean slate: fresh auto-names (``dense``, ``dense_1``…) and seeded weights."""
+    import keras
+
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
 
@@ -48,8 +51,10 @@ def graph_text(model: keras.Model, expand_nested: bool = False, indent: str = ""
     One line per call of a layer: its name, class, output shape and the layers that feed it. A layer called
     twice (a shared layer) gets a line per call. No Python object ids, so the text is the same on any machine.
     """
+    import keras
+
     inputs = ", ".join(t.name for t in model.inputs)
-    outputs = ", ".join(getattr(model, "output_names", None) or [t.name for t in model.outputs])
+    outputs = ", ".join(t._keras_history.operation.name for t in model.outputs)
     lines = [f'{indent}Model "{model.name}" ({type(model).__name__}): inputs [{inputs}] -> outputs [{outputs}], '
              f"{model.count_params():,} parameters"]
     operations = getattr(model, "operations", None) or model.layers
@@ -83,6 +88,8 @@ def graph_text(model: keras.Model, expand_nested: bool = False, indent: str = ""
 
 
 def _diagram_png(model: keras.Model, expand_nested: bool, dpi: int) -> bytes | None:
+    import keras
+
     try:
         dot = keras.utils.model_to_dot(
             model, show_shapes=True, show_dtype=False, show_layer_names=True, expand_nested=expand_nested, dpi=dpi
@@ -165,6 +172,29 @@ def plot_history(
         fig.suptitle(title)
     fig.tight_layout()
     plt.show()
+
+
+class _EpochLog:
+    """A Keras callback printing one line every ``every`` epochs (and the last): progress without a wall of logs."""
+
+    def __new__(cls, every: int = 10):
+        import keras
+
+        class EpochLog(keras.callbacks.Callback):
+            def __init__(self, every: int):
+                super().__init__()
+                self.every = every
+
+            def on_epoch_end(self, epoch, logs=None):
+                total = self.params.get("epochs", 0)
+                if (epoch + 1) % self.every == 0 or epoch + 1 == total:
+                    values = " - ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+                    print(f"epoch {epoch + 1}/{total} - {values}", flush=True)
+
+        return EpochLog(every)
+
+
+EpochLog = _EpochLog
 
 
 def claim(condition: Any, message: str) -> None:

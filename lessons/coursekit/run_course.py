@@ -5,7 +5,7 @@
 Each lesson runs in a fresh kernel of this Python environment, from the ``lessons/`` folder, with progress shown
 cell by cell. The executed copies, the diagrams and the results go to ``build/``:
 
-    build/executed/NN_name.ipynb   build/diagrams/NN_name/*.png   build/results.json   build/results.md
+    build/executed/NN_name.ipynb   build/diagrams/NN_name/*.png   build/logs/NN_name.log   build/results.{json,md}
 
 ``--store`` (for course authors) writes the fresh outputs back into ``lessons/``: these are the reference outputs
 that nbval compares against. TensorFlow's C++ log lines on stderr are left out of the stored copy.
@@ -111,8 +111,11 @@ def run_lesson(path: Path, store: bool, timeout: int) -> LessonRun:
         on_cell_executed=lambda **_: progress.step(),
     )
     started = time.perf_counter()
+    log = BUILD / "logs" / f"{path.stem}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        client.execute()
+        with open(log, "w") as kernel_log:  # the kernel's own stderr (TensorFlow start-up lines) goes here
+            client.execute(stdout=kernel_log, stderr=kernel_log)
     except (CellExecutionError, CellTimeoutError) as error:
         run.error = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
     except Exception as error:  # noqa: BLE001 - one broken lesson must not stop the others

@@ -1,0 +1,107 @@
+"""Tools for course authors: write a lesson as a plain-text script, keep exercise cells in step with solutions/.
+
+    python -m coursekit.authoring from-percent lesson.py lessons/NN_name.ipynb   # script -> notebook (no outputs)
+    python -m coursekit.authoring sync [NN ...]                                  # exercise cells <- solutions/
+    python -m coursekit.run_course NN --store                                    # execute, store reference outputs
+
+The script uses the "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown cell whose lines
+start with ``# ``, and ``# %% tags=["exercise"]`` a code cell with tags. An *exercise cell* is tagged
+``exercise`` and defines one top-level function or class; its source is the definition of the same name in
+``solutions/lessonNN.py``, copied verbatim (so the lesson runs, and a student edition can strip it later).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+LESSONS_DIR = Path(__file__).resolve().parents[1]
+SOLUTIONS_DIR = LESSONS_DIR.parent / "solutions"
+EXERCISE_TAG = "exercise"
+_HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
+
+
+def notebook_from_percent(text: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    cells: list[tuple[bool, list[str], list[str]]] = []
+    for line in text.splitlines():
+        match = _HEADER.match(line)
+        if match:
+            cells.append((bool(match["md"]), json.loads(match["tags"]) if match["tags"] else [], []))
+        elif cells:
+            cells[-1][2].append(line)
+    for is_md, tags, lines in cells:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if is_md:
+            cell = nbformat.v4.new_markdown_cell("\n".join(ln[2:] if ln.startswith("# ") else ln.lstrip("#")
+                                                           for ln in lines))
+        else:
+            cell = nbformat.v4.new_code_cell("\n".join(lines))
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    return nb
+
+
+def defined_name(source: str) -> str | None:
+    """The single top-level function or class an exercise cell defines."""
+    names = [n.name for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    return names[0] if len(names) == 1 else None
+
+
+def solution_sources(lesson: str) -> dict[str, str]:
+    """name -> verbatim source of each top-level function and class in solutions/lessonNN.py."""
+    path = SOLUTIONS_DIR / f"lesson{lesson}.py"
+    text = path.read_text()
+    tree = ast.parse(text)
+    return {n.name: ast.get_source_segment(text, n, padded=False) for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def exercise_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code" and EXERCISE_TAG in c.metadata.get("tags", [])]
+
+
+def sync(lesson: str) -> list[str]:
+    """Copy the solutions' definitions into the lesson's exercise cells; return the names that changed."""
+    path = next(LESSONS_DIR.glob(f"{lesson}_*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    sources = solution_sources(lesson)
+    changed = []
+    for cell in exercise_cells(nb):
+        name = defined_name(cell.source)
+        if name is None or name not in sources:
+            raise SystemExit(f"{path.name}: an exercise cell defines {name!r}, not one solution of lesson {lesson}")
+        if cell.source != sources[name]:
+            cell.source = sources[name]
+            changed.append(name)
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "from-percent":
+        nbformat.write(notebook_from_percent(Path(argv[1]).read_text()), argv[2])
+        return 0
+    if argv and argv[0] == "sync":
+        lessons = argv[1:] or sorted(p.name[:2] for p in LESSONS_DIR.glob("[0-9][0-9]_*.ipynb"))
+        for lesson in lessons:
+            print(f"lesson {lesson}: " + (", ".join(sync(lesson)) or "in step"))
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
