@@ -127,18 +127,23 @@ class Submission:
         fn = self.get(name)
         if not callable(fn):
             raise GradeFailure(f"'{name}' in {self.filename} is a {type(fn).__name__}, not a function.")
+        return self.run(name, fn, *args, **kwargs)
+
+    def run(self, what: str, fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
+        """Run code that executes the student's code (``what`` names it in feedback), with the same protections:
+        a time limit, and any exception turned into feedback that says where it came from."""
         try:
-            with time_limit(self.call_timeout, name):
+            with time_limit(self.call_timeout, what):
                 return fn(*args, **kwargs)
         except NotImplementedError:
-            raise GradeFailure(f"{name} is not implemented yet (it raises NotImplementedError).") from None
+            raise GradeFailure(f"{what} is not implemented yet (it raises NotImplementedError).") from None
         except SubmissionTimeout:
-            raise GradeFailure(f"{name} did not finish within {self.call_timeout:g} s "
+            raise GradeFailure(f"{what} did not finish within {self.call_timeout:g} s "
                                "(an endless loop, or far more work than the exercise needs?).") from None
         except GradeFailure:
             raise
         except Exception as error:  # noqa: BLE001
-            raise GradeFailure(f"{name} raised {_short(error)}{_where(error, self.filename)}.") from None
+            raise GradeFailure(f"{what} raised {_short(error)}{_where(error, self.filename)}.") from None
 
     def model(self, name: str, /, *args: Any, **kwargs: Any) -> keras.Model:
         """Call a builder and insist that it returned a Keras model."""

@@ -207,11 +207,7 @@ def _make_layer(submission: Submission, **kwargs) -> keras.layers.Layer:
 def test_simple_dense_output_shape(submission):
     """Exercise 4: SimpleDense(units=4) on inputs of shape (None, 7) outputs shape (None, 4)."""
     layer = _make_layer(submission, units=4, activation="relu")
-    try:
-        out = layer(keras.Input((7,)))
-    except Exception as error:  # noqa: BLE001
-        raise GradeFailure(f"SimpleDense could not be called on a (None, 7) input: {type(error).__name__}: "
-                           f"{str(error).splitlines()[0] if str(error) else ''}") from None
+    out = submission.run("calling SimpleDense on a (None, 7) input", layer, keras.Input((7,)))
     if tuple(out.shape) != (None, 4):
         raise GradeFailure(f"SimpleDense(units=4) should output shape (None, 4), it outputs {tuple(out.shape)}.")
 
@@ -223,7 +219,7 @@ def test_simple_dense_weights(submission):
     if layer.weights:
         raise GradeFailure("SimpleDense creates its weights in __init__; create them in build(), where the input "
                            "dimension is known.")
-    layer(keras.Input((7,)))
+    submission.run("calling SimpleDense on a (None, 7) input", layer, keras.Input((7,)))
     shapes = sorted(tuple(w.shape) for w in layer.trainable_weights)
     if shapes != [(4,), (7, 4)]:
         raise GradeFailure(f"SimpleDense(units=4) on 7 input features should have trainable weights of shapes "
@@ -236,7 +232,7 @@ def test_simple_dense_computes(submission):
     x = random_batch((5, 7), seed=4) - 0.5
     for activation, fn in (("relu", lambda z: np.maximum(z, 0)), (None, lambda z: z)):
         layer = _make_layer(submission, units=4, activation=activation)
-        layer(keras.Input((7,)))
+        submission.run("calling SimpleDense on a (None, 7) input", layer, keras.Input((7,)))
         rng = np.random.default_rng(5)
         weights = {tuple(w.shape): w for w in layer.trainable_weights}
         if set(weights) != {(7, 4), (4,)}:
@@ -244,7 +240,7 @@ def test_simple_dense_computes(submission):
         kernel, bias = rng.normal(size=(7, 4)), rng.normal(size=(4,))
         weights[(7, 4)].assign(kernel.astype("float32"))
         weights[(4,)].assign(bias.astype("float32"))
-        got = keras.ops.convert_to_numpy(layer(x))
+        got = keras.ops.convert_to_numpy(submission.run("calling SimpleDense on data", layer, x))
         if not close(got, fn(x @ kernel + bias), atol=1e-4):
             label = "activation='relu'" if activation else "no activation"
             raise GradeFailure(f"SimpleDense with {label} does not compute activation(inputs @ kernel + bias).")
@@ -254,17 +250,25 @@ def test_simple_dense_computes(submission):
 def test_simple_dense_config(submission):
     """Exercise 4: get_config() holds units and activation, and from_config rebuilds the same layer."""
     layer = _make_layer(submission, units=3, activation="relu", name="mine")
-    config = layer.get_config()
+    config = submission.run("SimpleDense.get_config()", layer.get_config)
+    if not isinstance(config, dict):
+        raise GradeFailure(f"SimpleDense.get_config() should return a dict, it returned {type(config).__name__}.")
     if "units" not in config or "activation" not in config:
         missing = [k for k in ("units", "activation") if k not in config]
         raise GradeFailure(f"SimpleDense.get_config() lacks {', '.join(missing)}; add them to the base config.")
     try:
         clone = type(layer).from_config(config)
+        again = clone.get_config()
     except Exception as error:  # noqa: BLE001
         raise GradeFailure(f"SimpleDense.from_config(layer.get_config()) failed: {type(error).__name__}.") from None
-    if clone.units != 3 or activation_name(clone) != "relu" or clone.name != "mine":
+    try:
+        activation = keras.activations.get(config["activation"]).__name__
+    except Exception:  # noqa: BLE001
+        activation = repr(config["activation"])
+    if config["units"] != 3 or activation != "relu" or clone.name != "mine" or again.get("units") != 3:
         raise GradeFailure("SimpleDense.from_config(get_config()) does not give back units=3, activation='relu' "
-                           "and the layer's name; pass **kwargs on to super().__init__.")
+                           "and the layer's name; store the constructor's arguments in get_config() and pass "
+                           "**kwargs on to super().__init__.")
 
 
 @graded("SimpleDense", 1)
@@ -273,12 +277,13 @@ def test_simple_dense_save_load(submission, tmp_path):
     cls = _dense_class(submission)
     layer = _make_layer(submission, units=3, activation="relu", name="simple")
     inputs = keras.Input((6,), name="x")
-    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
+    hidden = submission.run("calling SimpleDense on a (None, 6) input", layer, inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
     x = random_batch((4, 6), seed=6)
     path = tmp_path / "model.keras"
     try:
         model.save(path)
-        loaded = keras.saving.load_model(path, custom_objects={"SimpleDense": cls})
+        loaded = keras.saving.load_model(path, custom_objects={"SimpleDense": cls, cls.__name__: cls})
     except Exception as error:  # noqa: BLE001
         raise GradeFailure(f"saving and loading a model with SimpleDense failed ({type(error).__name__}: "
                            f"{str(error).splitlines()[0][:200] if str(error) else ''}); check get_config().") from None

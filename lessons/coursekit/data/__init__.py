@@ -1,8 +1,9 @@
 """The course datasets: small, offline, deterministic.
 
-Each dataset has a folder under ``datasets/`` (its files and a README with origin, generative story and licence)
-and a module here with ``build(folder)`` (a seeded, deterministic builder that writes those files) and a loader
-that returns NumPy arrays as ``(x_train, y_train), (x_val, y_val), (x_test, y_test)``.
+Each dataset is a module here, named like its folder under ``datasets/`` (its files and a README with origin,
+generative story and licence). A module defines ``build(folder)``, a seeded, deterministic builder that writes those
+files, and a loader that returns NumPy arrays as ``(x_train, y_train), (x_val, y_val), (x_test, y_test)`` (or, for
+several inputs or outputs, dicts keyed by their names). Modules are found automatically: ``ck.data.NAME``.
 
 Rebuild or verify the committed files::
 
@@ -12,17 +13,23 @@ Rebuild or verify the committed files::
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 from typing import Callable
 
-from coursekit.data import digits
-from coursekit.data.digits import load_digits
-
 DATASETS_DIR = Path(__file__).resolve().parents[3] / "datasets"
 
-# name -> builder writing the dataset's files into the folder it is given
-BUILDERS: dict[str, Callable[[Path], None]] = {
-    "digits": digits.build,
-}
+# name -> builder writing the dataset's files into the folder it is given; one entry per module with a build()
+BUILDERS: dict[str, Callable[[Path], None]] = {}
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name.startswith("_"):
+        continue
+    _module = importlib.import_module(f"{__name__}.{_info.name}")
+    globals()[_info.name] = _module
+    if callable(getattr(_module, "build", None)):
+        BUILDERS[_info.name] = _module.build
+
+from coursekit.data.digits import load_digits  # noqa: E402  (the shortcut every vision lesson uses)
 
 __all__ = ["BUILDERS", "DATASETS_DIR", "load_digits"]
