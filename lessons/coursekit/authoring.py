@@ -62,10 +62,21 @@ def defined_name(source: str) -> str | None:
 def solution_sources(lesson: str) -> dict[str, str]:
     """name -> verbatim source of each top-level function and class in solutions/lessonNN.py."""
     path = SOLUTIONS_DIR / f"lesson{lesson}.py"
-    text = path.read_text()
-    tree = ast.parse(text)
-    return {n.name: ast.get_source_segment(text, n, padded=False) for n in tree.body
-            if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    lines = path.read_text().splitlines()
+    body = ast.parse("\n".join(lines)).body
+    sources = {}
+    for i, node in enumerate(body):
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            continue
+        start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+        # up to the next top-level statement, so trailing comments such as "# END SOLUTION" belong to it
+        end = (min([body[i + 1].lineno] + [d.lineno for d in getattr(body[i + 1], "decorator_list", [])]) - 1
+               if i + 1 < len(body) else len(lines))
+        chunk = lines[start:end]
+        while chunk and (not chunk[-1].strip() or (chunk[-1].startswith("#") and i + 1 < len(body))):
+            chunk.pop()  # blank lines, and comments that introduce the next definition
+        sources[node.name] = "\n".join(chunk)
+    return sources
 
 
 def exercise_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:

@@ -1,0 +1,82 @@
+"""The grading harness end to end: `pytest tests/grading --submission DIR --grade-report FILE` in a subprocess,
+on broken submissions. Each problem costs only the affected tests, with a readable reason, and the JSON report
+holds every test with its feedback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTION = (ROOT / "solutions" / "lesson01.py").read_text()
+
+
+def grade(tmp_path: Path, lesson01: str | None, timeout: float = 5) -> dict:
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    if lesson01 is not None:
+        (submission / "lesson01.py").write_text(lesson01)
+    report = tmp_path / "report.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "lessons"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests/grading/test_lesson01.py"), "-q", "-p", "no:cacheprovider",
+         f"--submission={submission}", f"--grade-report={report}", f"--call-timeout={timeout}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(report.read_text())
+    data["stdout"] = proc.stdout
+    return data
+
+
+def by_exercise(report: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for test in report["tests"]:
+        out.setdefault(test["exercise"], []).append(test)
+    return out
+
+
+def test_full_marks_for_the_solutions_and_a_well_formed_report(tmp_path):
+    report = grade(tmp_path, SOLUTION)
+    assert report["earned"] == report["possible"] == 20
+    assert {"lesson", "exercise", "name", "earned", "possible", "feedback"} <= set(report["tests"][0])
+    assert all(t["feedback"].startswith("passed: Exercise") for t in report["tests"])
+    assert "lesson01" in report["stdout"] and "20 / 20" in report["stdout"]
+
+
+def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
+    broken = SOLUTION.replace(
+        "def build_functional_mlp() -> keras.Model:", "def build_functional_mlp() -> keras.Model:\n    raise NotImplementedError"
+    ).replace(
+        "def to_functional(model: keras.Sequential) -> keras.Model:",
+        "def to_functional(model: keras.Sequential) -> keras.Model:\n    return [model]"
+    ).replace(
+        "def feature_extractor(model: keras.Model, layer_name: str) -> keras.Model:",
+        "def feature_extractor(model: keras.Model, layer_name: str) -> keras.Model:\n    while True:\n        pass"
+    )
+    report = grade(tmp_path, broken, timeout=3)
+    exercises = by_exercise(report)
+    assert all(t["earned"] == 0 and "not implemented yet" in t["feedback"] for t in exercises["build_functional_mlp"])
+    assert all(t["earned"] == 0 and "returned list, not a keras.Model" in t["feedback"]
+               for t in exercises["to_functional"])
+    assert all(t["earned"] == 0 and "did not finish within 3 s" in t["feedback"]
+               for t in exercises["feature_extractor"])
+    assert all(t["earned"] == t["possible"] for t in exercises["SimpleDense"])
+    assert report["earned"] == 6
+
+
+@pytest.mark.parametrize("source, reason", [
+    (None, "lesson01.py was not found in the submission folder"),
+    ("def build_functional_mlp(:\n    pass\n", "lesson01.py has a syntax error on line 1"),
+    ("import keras\nraise RuntimeError('half-finished')\n",
+     "importing lesson01.py raised RuntimeError: half-finished (line 2 of lesson01.py)"),
+    ("import sys\nsys.exit(0)\n", "importing lesson01.py raised SystemExit"),
+], ids=["missing", "syntax-error", "raises-at-import", "exits-at-import"])
+def test_a_module_that_cannot_be_used_fails_every_test_with_the_reason(tmp_path, source, reason):
+    report = grade(tmp_path, source)
+    assert report["earned"] == 0 and report["possible"] == 20 and len(report["tests"]) == 16
+    assert all(reason in t["feedback"] for t in report["tests"]), report["tests"][0]["feedback"]

@@ -1,0 +1,77 @@
+"""The course holds together: every lesson has its solutions, grader and graders' tests; exercise cells are the
+solutions verbatim; stored notebooks are executed, error-free and free of machine-specific text."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit import authoring
+from coursekit.run_course import lesson_paths
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = lesson_paths([])
+IDS = [p.stem for p in LESSONS]
+
+
+def test_there_are_lessons():
+    assert LESSONS and LESSONS[0].name.startswith("01_")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_each_lesson_has_solutions_grader_and_grader_tests(path):
+    number = path.name[:2]
+    for required in (f"solutions/lesson{number}.py", f"tests/grading/test_lesson{number}.py",
+                     f"tests/grader_tests/test_lesson{number}_graders.py"):
+        assert (ROOT / required).is_file(), f"lesson {number} lacks {required}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_exercise_cells_are_the_solutions(path):
+    number = path.name[:2]
+    nb = nbformat.read(path, as_version=4)
+    solutions = authoring.solution_sources(number)
+    cells = authoring.exercise_cells(nb)
+    names = [authoring.defined_name(c.source) for c in cells]
+    assert sorted(names) == sorted(solutions), "every solution has exactly one exercise cell, and vice versa"
+    for cell, name in zip(cells, names):
+        assert cell.source == solutions[name], f"exercise cell {name} differs from solutions/: run authoring sync"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_every_exercise_is_graded_and_solutions_are_marked(path):
+    number = path.name[:2]
+    text = (ROOT / f"solutions/lesson{number}.py").read_text()
+    tree = ast.parse(text)
+    grader = importlib.import_module(f"grading.test_lesson{number}")
+    graded = {getattr(fn, "exercise", None) for fn in vars(grader).values() if callable(fn)}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            assert node.name in graded, f"{node.name} has no grader test"
+            assert ast.get_docstring(node), f"{node.name} needs a docstring stating the exercise"
+            source = authoring.solution_sources(number)[node.name]
+            assert "# BEGIN SOLUTION" in source and "# END SOLUTION" in source, f"{node.name}: mark the solution"
+            if isinstance(node, ast.FunctionDef):
+                assert node.returns is not None and all(a.annotation for a in node.args.args), \
+                    f"{node.name} needs type hints"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_stored_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "store outputs with run_course --store"
+    assert code[0].source.find("import coursekit") < code[0].source.find("import keras"), \
+        "import coursekit before keras"
+    for cell in code:
+        ignored = "NBVAL_IGNORE_OUTPUT" in cell.source
+        for out in cell.outputs:
+            assert out.output_type != "error", f"stored error in cell: {cell.source[:60]!r}"
+            text = out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+            if not ignored:
+                assert not re.search(r" at 0x[0-9a-f]+", text), f"object id in a checked output: {text[:80]!r}"
