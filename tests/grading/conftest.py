@@ -34,6 +34,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): points a grader test is worth")
     config.addinivalue_line("markers", "exercise(name): the exercise a grader test belongs to")
+    config.addinivalue_line("markers", "hidden: a test left out of the student edition")
     config.stash[_RECORDS_KEY] = []
     config.stash[_CACHE_KEY] = {}
 
@@ -82,14 +83,18 @@ def pytest_runtest_makereport(item, call):
                 reason = "failed"
             feedback = f"{_what(item)} — {reason}"
         exercise = item.get_closest_marker("exercise")
-        item.config.stash[_RECORDS_KEY].append({
+        record = {
             "lesson": lesson_of(item.module.__name__),
             "exercise": exercise.args[0] if exercise else "",
             "name": item.name,
             "earned": points if passed else 0.0,
             "possible": points,
             "feedback": feedback,
-        })
+        }
+        if item.get_closest_marker("hidden"):
+            record["hidden"] = True
+        item.config.stash[_RECORDS_KEY].append(record)
+        report.user_properties.append(("grade", record))  # read by grading.sandbox in classroom grading
 
 
 def _summary(records: list[dict]) -> OrderedDict:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
+import os
 import signal
 import threading
 import traceback
@@ -19,6 +21,13 @@ from typing import Any, Callable, Iterable, Iterator
 import keras
 import numpy as np
 import pytest
+
+from grading.notebook_submission import NotebookError, read_exercise_cells
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
 
 DEFAULT_CALL_TIMEOUT = 120.0
 
@@ -31,12 +40,15 @@ class SubmissionTimeout(BaseException):
     """Raised inside submitted code that runs past its time limit (BaseException: a bare except can't eat it)."""
 
 
-def graded(exercise: str, points: float) -> Callable:
-    """Mark a grader test: which exercise it belongs to and how many points it is worth."""
+def graded(exercise: str, points: float, hidden: bool = False) -> Callable:
+    """Mark a grader test: which exercise it belongs to, how many points it is worth, and whether it is hidden
+    (a hidden test is left out of the student edition; teachers' grading runs it)."""
 
     def mark(fn: Callable) -> Callable:
-        fn.exercise, fn.points = exercise, points
+        fn.exercise, fn.points, fn.hidden = exercise, points, hidden
         fn = pytest.mark.points(points)(fn)
+        if hidden:
+            fn = pytest.mark.hidden(fn)
         return pytest.mark.exercise(exercise)(fn)
 
     return mark
@@ -62,10 +74,56 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+class _BoundedSink(io.TextIOBase):
+    """Where submitted code's prints go while it runs: the first few kilobytes are kept, the rest is dropped."""
+
+    def __init__(self, limit: int = 8192):
+        self.limit, self.kept = limit, []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.size < self.limit:
+            self.kept.append(text[: self.limit - self.size])
+        self.size += len(text)
+        return len(text)
+
+
+@contextlib.contextmanager
+def memory_budget() -> Iterator[None]:
+    """In classroom grading (COURSE_MEMORY_BUDGET_MB set), cap the address space the submitted code may add."""
+    budget = os.environ.get("COURSE_MEMORY_BUDGET_MB")
+    if not budget or resource is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as statm:
+        current = int(statm.read().split()[0]) * resource.getpagesize()
+    limit = current + int(budget) * 2**20
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@contextlib.contextmanager
+def guarded(seconds: float | None, what: str) -> Iterator[None]:
+    """Run submitted code: a time limit, a memory budget, and its printed output kept small."""
+    sink = _BoundedSink()
+    with time_limit(seconds, what), memory_budget(), contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        yield
+
+
 def _where(error: BaseException, filename: str) -> str:
     """' (line N of lesson01.py)' for the deepest frame of the submission in the traceback, if any."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).name == filename]
-    return f" (line {frames[-1].lineno} of {filename})" if frames else ""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).name.startswith(filename)]
+    return f" (line {frames[-1].lineno} of {Path(frames[-1].filename).name})" if frames else ""
 
 
 def _short(error: BaseException, limit: int = 300) -> str:
@@ -78,22 +136,36 @@ class Submission:
     """One lesson module of a submission: ``lesson01.py`` from the submission folder, or a module object."""
 
     def __init__(self, lesson: str, module: types.ModuleType | None = None, problem: str = "",
-                 filename: str = "", call_timeout: float = DEFAULT_CALL_TIMEOUT):
+                 filename: str = "", call_timeout: float = DEFAULT_CALL_TIMEOUT,
+                 cell_problems: dict[str, str] | None = None):
         self.lesson, self.module, self.problem = lesson, module, problem
         self.filename = filename or f"{lesson}.py"
         self.call_timeout = call_timeout
+        self.cell_problems = cell_problems or {}  # exercise name -> why its notebook cell could not be used
 
     @classmethod
-    def load(cls, directory: Path, lesson: str, call_timeout: float = DEFAULT_CALL_TIMEOUT) -> "Submission":
-        path = Path(directory) / f"{lesson}.py"
-        if not path.is_file():
-            return cls(lesson, problem=f"{path.name} was not found in the submission folder {directory}",
+    def load(cls, location: Path, lesson: str, call_timeout: float = DEFAULT_CALL_TIMEOUT) -> "Submission":
+        """Load ``lessonNN.py`` from a folder, else the lesson's notebook (``NN_*.ipynb``) from the folder, or
+        ``location`` itself when it is that notebook."""
+        location = Path(location)
+        number = lesson[-2:]
+        if location.is_file() and location.suffix == ".ipynb":
+            if location.name.startswith(number):
+                return cls.load_notebook(location, lesson, call_timeout)
+            return cls(lesson, problem=f"the submitted notebook {location.name} is not lesson {number}'s",
                        call_timeout=call_timeout)
+        path = location / f"{lesson}.py"
+        notebooks = sorted(location.glob(f"{number}_*.ipynb")) if location.is_dir() else []
+        if not path.is_file() and notebooks:
+            return cls.load_notebook(notebooks[0], lesson, call_timeout)
+        if not path.is_file():
+            return cls(lesson, problem=f"neither {path.name} nor a notebook {number}_*.ipynb was found in the "
+                                       f"submission folder {location}", call_timeout=call_timeout)
         name = f"submission_{lesson}_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         try:
-            with time_limit(call_timeout, f"importing {path.name}"):
+            with guarded(call_timeout, f"importing {path.name}"):
                 spec.loader.exec_module(module)
         except SyntaxError as error:
             return cls(lesson, problem=f"{path.name} has a syntax error on line {error.lineno}: {error.msg}",
@@ -108,6 +180,40 @@ class Submission:
         return cls(lesson, module=module, filename=path.name, call_timeout=call_timeout)
 
     @classmethod
+    def load_notebook(cls, path: Path, lesson: str, call_timeout: float = DEFAULT_CALL_TIMEOUT) -> "Submission":
+        """A submission from a student's notebook: its exercise cells (tagged ``exercise``) are run in a fresh
+        module, after the import statements of its other cells. A cell that cannot be used costs only the
+        exercises it defines."""
+        try:
+            imports, cells = read_exercise_cells(path)
+        except NotebookError as error:
+            return cls(lesson, problem=str(error), call_timeout=call_timeout)
+        module = types.ModuleType(f"submission_{lesson}_notebook")
+        module.__file__ = str(path)
+        for statement in imports:  # e.g. "import keras", "from keras import layers"; a failing one is skipped
+            try:
+                with guarded(call_timeout, "an import of the notebook"):
+                    exec(compile(statement, f"{path.name} (imports)", "exec"), module.__dict__)
+            except BaseException:  # noqa: BLE001 - an exercise that needs it will say what is missing
+                pass
+        problems: dict[str, str] = {}
+        for cell in cells:
+            if cell.problem:
+                problems.update({name: cell.problem for name in cell.names or [cell.name]})
+                continue
+            try:
+                with guarded(call_timeout, f"the exercise cell for {cell.name}"):
+                    exec(compile(cell.source, cell.filename, "exec"), module.__dict__)
+            except SubmissionTimeout:
+                for name in cell.names:
+                    problems[name] = f"running the exercise cell for {name} did not finish within {call_timeout:g} s"
+            except BaseException as error:  # noqa: BLE001
+                for name in cell.names:
+                    problems[name] = (f"running the exercise cell for {name} raised {_short(error)}"
+                                      f"{_where(error, path.name)}")
+        return cls(lesson, module=module, filename=path.name, call_timeout=call_timeout, cell_problems=problems)
+
+    @classmethod
     def from_objects(cls, lesson: str, **objects: Any) -> "Submission":
         """A submission made of the given functions and classes (the graders' own tests use this)."""
         module = types.ModuleType(f"fake_{lesson}")
@@ -117,7 +223,12 @@ class Submission:
     def get(self, name: str) -> Any:
         if self.module is None:
             raise GradeFailure(f"not graded: {self.problem}.")
+        if name in self.cell_problems:
+            raise GradeFailure(f"not graded: {self.cell_problems[name]}.")
         if not hasattr(self.module, name):
+            if self.filename.endswith(".ipynb"):
+                raise GradeFailure(f"{self.filename} has no exercise cell defining '{name}' (exercise cells carry "
+                                   "the tag 'exercise': was the cell deleted, untagged or the name changed?).")
             raise GradeFailure(f"{self.filename} defines no '{name}': write the exercise's function or class "
                                f"with exactly that name.")
         return getattr(self.module, name)
@@ -133,10 +244,12 @@ class Submission:
         """Run code that executes the student's code (``what`` names it in feedback), with the same protections:
         a time limit, and any exception turned into feedback that says where it came from."""
         try:
-            with time_limit(self.call_timeout, what):
+            with guarded(self.call_timeout, what):
                 return fn(*args, **kwargs)
         except NotImplementedError:
             raise GradeFailure(f"{what} is not implemented yet (it raises NotImplementedError).") from None
+        except MemoryError:
+            raise GradeFailure(f"{what} ran out of memory (it asked for more than the grader allows).") from None
         except SubmissionTimeout:
             raise GradeFailure(f"{what} did not finish within {self.call_timeout:g} s "
                                "(an endless loop, or far more work than the exercise needs?).") from None
