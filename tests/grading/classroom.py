@@ -63,13 +63,26 @@ def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
     tests = []
     for path in sorted(grading_dir.glob("test_lesson[0-9][0-9].py")):
         lesson = path.stem.removeprefix("test_")
-        for node in ast.parse(path.read_text()).body:
+        tree = ast.parse(path.read_text())
+        constants = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                     for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value, ast.Constant)}
+
+        def value(node: ast.AST) -> object:
+            """A literal, or a module-level constant such as EXERCISE = "inception_module"."""
+            node = constants.get(node.id, node) if isinstance(node, ast.Name) else node
+            try:
+                return ast.literal_eval(node)
+            except ValueError:
+                raise ValueError(f"{path.name} line {node.lineno}: @graded needs literal values or module-level "
+                                 "constants") from None
+
+        for node in tree.body:
             if not isinstance(node, ast.FunctionDef):
                 continue
             for deco in node.decorator_list:
                 if isinstance(deco, ast.Call) and getattr(deco.func, "id", "") == "graded":
-                    args = [ast.literal_eval(a) for a in deco.args]
-                    kwargs = {k.arg: ast.literal_eval(k.value) for k in deco.keywords}
+                    args = [value(a) for a in deco.args]
+                    kwargs = {k.arg: value(k.value) for k in deco.keywords}
                     exercise = kwargs.get("exercise", args[0] if args else "")
                     points = kwargs.get("points", args[1] if len(args) > 1 else 0)
                     tests.append(CourseTest(lesson, exercise, node.name, float(points), bool(kwargs.get("hidden"))))

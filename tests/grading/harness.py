@@ -150,7 +150,7 @@ class Submission:
         location = Path(location)
         number = lesson[-2:]
         if location.is_file() and location.suffix == ".ipynb":
-            if location.name.startswith(number):
+            if location.name.startswith(number) or not location.name[:2].isdigit():  # e.g. "ada.ipynb"
                 return cls.load_notebook(location, lesson, call_timeout)
             return cls(lesson, problem=f"the submitted notebook {location.name} is not lesson {number}'s",
                        call_timeout=call_timeout)

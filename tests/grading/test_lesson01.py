@@ -64,9 +64,11 @@ def test_mlp_is_functional(submission):
                            "layers on tensors and return keras.Model(inputs, outputs).")
 
 
-@graded("build_functional_mlp", 1)
+@graded("build_functional_mlp", 1, hidden=True)
 def test_mlp_learns(submission):
-    """Exercise 1: compiled with Adam and sparse categorical cross-entropy, a short fit lowers the loss."""
+    """Exercise 1: compiled with Adam and sparse categorical cross-entropy, a short fit lowers the loss.
+
+    Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _mlp(submission)
     rng = np.random.default_rng(1)
     x = rng.random((256, 64)).astype("float32")

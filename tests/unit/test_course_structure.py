@@ -75,3 +75,17 @@ def test_stored_notebook_is_clean(path):
             text = out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
             if not ignored:
                 assert not re.search(r" at 0x[0-9a-f]+", text), f"object id in a checked output: {text[:80]!r}"
+
+
+def test_the_classroom_reads_the_same_tests_and_points_as_pytest():
+    """classroom.course_tests reads the graders without running them; it must agree with the graders' marks."""
+    from grading import classroom
+
+    listed = {(t.lesson, t.name): (t.exercise, t.points, t.hidden) for t in classroom.course_tests()}
+    marked = {}
+    for path in sorted((ROOT / "tests" / "grading").glob("test_lesson[0-9][0-9].py")):
+        grader = importlib.import_module(f"grading.{path.stem}")
+        for name, fn in vars(grader).items():
+            if name.startswith("test_") and hasattr(fn, "points"):
+                marked[(path.stem.removeprefix("test_"), name)] = (fn.exercise, float(fn.points), fn.hidden)
+    assert listed == marked

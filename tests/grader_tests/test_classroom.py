@@ -1,0 +1,275 @@
+"""Classroom grading end to end: the student edition, notebook submissions, every kind of broken submission,
+tampering, and batch grading. Graded in real sandboxed child processes, on lesson 01."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from coursekit import authoring, student_edition
+from grading import classroom
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSON01 = ROOT / "lessons" / "01_sequential_to_functional.ipynb"
+OPTIONS = {"call_timeout": 5.0, "lesson_timeout": 300.0, "memory_mb": 1024}
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("edition") / "student"
+    student_edition.build(out)
+    return out
+
+
+def grade(path: Path, **options) -> dict:
+    return classroom.grade_submission(path, ["01"], {**OPTIONS, **options})
+
+
+def by_exercise(report: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for test in report["tests"]:
+        out.setdefault(test["exercise"], []).append(test)
+    return out
+
+
+def notebook_with(tmp_path: Path, cells: dict[str, str | None], name: str = LESSON01.name,
+                  untag: tuple[str, ...] = ()) -> Path:
+    """Lesson 01's notebook with some exercise cells replaced (None deletes the cell)."""
+    nb = nbformat.read(LESSON01, as_version=4)
+    kept = []
+    for cell in nb.cells:
+        if authoring.EXERCISE_TAG in cell.metadata.get("tags", []):
+            exercise = authoring.defined_name(cell.source)
+            if exercise in cells:
+                if cells[exercise] is None:
+                    continue
+                cell.source = cells[exercise]
+            if exercise in untag:
+                cell.metadata["tags"] = []
+        kept.append(cell)
+    nb.cells = kept
+    folder = tmp_path / "submission"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / name)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------- student edition
+
+
+def test_student_edition_holds_no_answers(edition):
+    assert not (edition / "solutions").exists() and not (edition / "tests" / "grader_tests").exists()
+    assert (edition / ".github" / "workflows" / "grade.yml").is_file()
+    assert (edition / "Makefile").read_text().count("grading.classroom grade") == 1
+    nb = nbformat.read(edition / "lessons" / LESSON01.name, as_version=4)
+    solutions = authoring.solution_sources("01")
+    for cell in authoring.exercise_cells(nb):
+        name = authoring.defined_name(cell.source)
+        assert "raise NotImplementedError" in cell.source and cell.source != solutions[name]
+        assert '"""Exercise' in cell.source, "the stub keeps the docstring"
+        assert not cell.outputs
+    assert "keras.layers.Dense(32" not in "".join(c.source for c in authoring.exercise_cells(nb))
+
+
+def test_student_edition_clears_outputs_that_depend_on_exercises(edition):
+    course = nbformat.read(LESSON01, as_version=4)
+    student = nbformat.read(edition / "lessons" / LESSON01.name, as_version=4)
+    for before, after in zip(course.cells, student.cells):
+        if before.cell_type != "code":
+            continue
+        if "seq_model = keras.Sequential" in before.source or "ck.data.load_digits()" in before.source:
+            assert after.outputs == before.outputs  # independent of the exercises: kept
+        if "model.evaluate" in before.source or "to_functional(seq_model)" in before.source:
+            assert after.outputs == [] and after.execution_count is None
+
+
+def test_hidden_tests_are_left_out_of_the_student_edition(edition):
+    hidden = [t.name for t in classroom.course_tests() if t.hidden]
+    assert "test_mlp_learns" in hidden
+    text = (edition / "tests" / "grading" / "test_lesson01.py").read_text()
+    assert all(f"def {name}(" not in text for name in hidden)
+    visible = classroom.course_tests(edition / "tests" / "grading")
+    assert visible and not any(t.hidden for t in visible)
+
+
+def test_student_edition_runs_up_to_its_first_exercise(edition):
+    for path in sorted((edition / "lessons").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = next(i for i, c in enumerate(nb.cells) if authoring.EXERCISE_TAG in c.metadata.get("tags", []))
+        client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(edition / "lessons")}})
+        with pytest.raises(CellExecutionError) as info:
+            client.execute()
+        assert "NotImplementedError" in str(info.value), f"{path.name}: stopped on something else"
+        ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
+        assert all(i in ran for i, c in enumerate(nb.cells[:first + 1]) if c.cell_type == "code"), \
+            f"{path.name}: a cell before the first exercise did not run"
+
+
+def test_every_stub_fails_its_grader_with_not_implemented(edition):
+    report = grade(edition / "lessons")
+    assert report["possible"] == 20 and report["earned"] == 0
+    assert all("not implemented yet" in t["feedback"] for t in report["tests"]), report["tests"]
+
+
+# ------------------------------------------------------------------------------------------- notebook submissions
+
+
+def test_the_course_notebook_gets_full_marks_including_hidden_tests(tmp_path):
+    report = grade(notebook_with(tmp_path, {}))
+    assert report["earned"] == report["possible"] == 20
+    assert any(t.get("hidden") for t in report["tests"])
+
+
+def test_a_single_notebook_file_can_be_submitted(tmp_path):
+    folder = notebook_with(tmp_path, {})
+    report = grade(folder / LESSON01.name)
+    assert report["earned"] == 20
+
+
+def test_broken_cells_cost_only_their_exercises(tmp_path):
+    solutions = authoring.solution_sources("01")
+    cells = {
+        "build_functional_mlp": None,  # deleted
+        "to_functional": "def to_functional(model):\n    return keras.Model(model.inputs model.outputs)\n",
+        "feature_extractor": "def feature_extractor(model, layer_name):\n    while True:\n        pass\n",
+        "SimpleDense": "print('x' * 5_000_000)\n" + solutions["SimpleDense"].replace(
+            "super().__init__(**kwargs)", "super().__init__(**kwargs)\n        print('y' * 1_000_000)"),
+    }
+    report = grade(notebook_with(tmp_path, cells))
+    exercises = by_exercise(report)
+    assert all(t["earned"] == 0 and "no exercise cell defining 'build_functional_mlp'" in t["feedback"]
+               for t in exercises["build_functional_mlp"])
+    assert all(t["earned"] == 0 and "syntax error on line 2" in t["feedback"] for t in exercises["to_functional"])
+    assert all(t["earned"] == 0 and "did not finish within 5 s" in t["feedback"]
+               for t in exercises["feature_extractor"])
+    assert all(t["earned"] == t["possible"] for t in exercises["SimpleDense"]), "megabytes of output cost nothing"
+
+
+def test_exceptions_memory_hogs_and_untagged_cells_cost_only_their_exercises(tmp_path):
+    solutions = authoring.solution_sources("01")
+    cells = {
+        "build_functional_mlp": "def build_functional_mlp():\n    hog = []\n    while True:\n"
+                                "        hog.append(bytearray(50_000_000))\n",
+        "to_functional": "raise RuntimeError('left over')\n" + solutions["to_functional"],
+        "feature_extractor": "def feature_extractor(model, layer_name):\n    return 1 / 0\n",
+    }
+    report = grade(notebook_with(tmp_path, cells, untag=("SimpleDense",)))
+    exercises = by_exercise(report)
+    assert all(t["earned"] == 0 and "ran out of memory" in t["feedback"] for t in exercises["build_functional_mlp"])
+    assert all(t["earned"] == 0 and "running the exercise cell for to_functional raised RuntimeError: left over"
+               in t["feedback"] for t in exercises["to_functional"])
+    assert all(t["earned"] == 0 and "ZeroDivisionError" in t["feedback"] for t in exercises["feature_extractor"])
+    assert all(t["earned"] == 0 and "untagged" in t["feedback"] for t in exercises["SimpleDense"])
+
+
+def test_a_file_that_is_not_a_notebook_fails_with_the_reason(tmp_path):
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / LESSON01.name).write_text('{"cells": [{"cell_type": "code", "source": "x = 1"')
+    report = grade(folder)
+    assert report["earned"] == 0 and len(report["tests"]) == 16
+    assert all("not valid notebook JSON" in t["feedback"] for t in report["tests"])
+
+
+# ------------------------------------------------------------------------------------------- integrity
+
+TAMPER = '''
+import json, os, sys
+from pathlib import Path
+for where in [Path.cwd() / "grade.json", Path(os.environ.get("TMPDIR", "/tmp")) / "report.json"]:
+    try:
+        where.write_text(json.dumps({"earned": 20, "possible": 20}))
+    except Exception:
+        pass
+for name, module in list(sys.modules.items()):
+    if name.endswith("test_lesson01") or name == "grading.harness":
+        try:
+            Path(module.__file__).write_text("# all checks removed\\n")
+        except Exception:
+            pass
+        for attr in ("expect_inputs", "expect_outputs", "dense_chain", "same_variables", "close", "GradeFailure"):
+            try:
+                setattr(module, attr, lambda *a, **k: None)
+            except Exception:
+                pass
+try:
+    import _pytest.runner
+    _pytest.runner.call_and_report = lambda *a, **k: None
+except Exception:
+    pass
+try:
+    sys.modules["grading.harness"].GradeFailure.__init__ = lambda self, *a: None
+except Exception:
+    pass
+fake = {"name": "test_mlp_hidden_layers", "earned": 2, "possible": 2, "feedback": "passed", "token": ""}
+for fd in range(3, 64):
+    try:
+        os.write(fd, (json.dumps(fake) + "\\n").encode())
+    except OSError:
+        pass
+print("20 / 20")
+'''
+
+
+def test_tampering_gains_nothing(tmp_path):
+    wrong = {"build_functional_mlp": "def build_functional_mlp():\n    inp = keras.Input((64,), name='pixels')\n"
+                                     "    return keras.Model(inp, keras.layers.Dense(10, name='digit')(inp))\n"}
+    honest = grade(notebook_with(tmp_path / "honest", wrong))
+    graders = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "tests" / "grading").glob("*.py")}
+    cheat = dict(wrong, build_functional_mlp=TAMPER + wrong["build_functional_mlp"])
+    tampered = grade(notebook_with(tmp_path / "cheat", cheat))
+    assert tampered["earned"] == honest["earned"] < 20
+    assert [t["earned"] for t in tampered["tests"]] == [t["earned"] for t in honest["tests"]]
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in graders} == graders, "graders were changed"
+
+
+def test_exiting_early_loses_only_what_was_not_graded(tmp_path):
+    cells = {"build_functional_mlp": "import os\nos._exit(0)\n"}
+    report = grade(notebook_with(tmp_path, cells))
+    assert report["earned"] == 0 and len(report["tests"]) == 16
+    assert all("not graded" in t["feedback"] for t in report["tests"])
+
+
+# ------------------------------------------------------------------------------------------- batch
+
+
+def test_batch_grades_every_student_in_parallel(tmp_path, edition):
+    students = tmp_path / "class"
+    students.mkdir()
+    right = notebook_with(tmp_path / "a", {})
+    (right / LESSON01.name).rename(students / "ada.ipynb")  # a student's notebook, named after the student
+    (students / "bob").mkdir()
+    (students / "bob" / "lesson01.py").write_text((ROOT / "solutions" / "lesson01.py").read_text().replace(
+        'activation="softmax", name="digit"', 'activation="relu", name="digit"'))
+    (students / "cyd").mkdir()
+    (students / "cyd" / LESSON01.name).write_text("not json")
+    (students / "dee").mkdir()
+    (students / "dee" / LESSON01.name).write_bytes((edition / "lessons" / LESSON01.name).read_bytes())
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "grading.classroom", "batch", str(students), "--out", str(out),
+                           "--jobs", "2", "--call-timeout", "30", "--lessons", "01"],
+                          capture_output=True, text=True, timeout=1200, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")])))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
+    assert set(rows) == {"ada", "bob", "cyd", "dee"}
+    assert rows["ada"]["total"] == "20" and rows["cyd"]["total"] == "0" and rows["dee"]["total"] == "0"
+    assert 0 < float(rows["bob"]["total"]) < 20
+    assert rows["bob"]["lesson01:SimpleDense"] == "6"
+    feedback = (out / "feedback" / "bob.md").read_text()
+    assert feedback.startswith("# Grade for bob:") and "softmax" in feedback
+    suites = ET.parse(out / "junit.xml").getroot()
+    assert len(suites) == 4 and sum(int(s.get("failures")) for s in suites) > 0
+    assert "not valid notebook JSON" in json.loads((out / "reports" / "cyd.json").read_text())["tests"][0]["feedback"]
