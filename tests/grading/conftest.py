@@ -20,6 +20,7 @@ from grading.harness import DEFAULT_CALL_TIMEOUT, GradeFailure, Submission
 ROOT = Path(__file__).resolve().parents[2]
 _RECORDS_KEY = pytest.StashKey[list]()
 _CACHE_KEY = pytest.StashKey[dict]()
+_CONFIG: dict = {}  # the session's config, for the report hook (which pytest calls without it)
 
 
 def pytest_addoption(parser):
@@ -37,6 +38,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "hidden: a test left out of the student edition")
     config.stash[_RECORDS_KEY] = []
     config.stash[_CACHE_KEY] = {}
+    _CONFIG["config"] = config
 
 
 def lesson_of(module_name: str) -> str:
@@ -93,8 +95,16 @@ def pytest_runtest_makereport(item, call):
         }
         if item.get_closest_marker("hidden"):
             record["hidden"] = True
-        item.config.stash[_RECORDS_KEY].append(record)
-        report.user_properties.append(("grade", record))  # read by grading.sandbox in classroom grading
+        # travels with the report: to pytest_runtest_logreport below (also across pytest-xdist workers) and to
+        # grading.sandbox in classroom grading
+        report.user_properties.append(("grade", record))
+
+
+def pytest_runtest_logreport(report):
+    config = _CONFIG.get("config")
+    for key, value in getattr(report, "user_properties", []):
+        if key == "grade" and config is not None:
+            config.stash[_RECORDS_KEY].append(value)
 
 
 def _summary(records: list[dict]) -> OrderedDict:
