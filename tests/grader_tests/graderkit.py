@@ -78,3 +78,26 @@ def assert_every_check_can_fail(grader: types.ModuleType, wrongs: dict[str, list
 def params(wrongs: dict[str, list[Wrong]]) -> list[Any]:
     return [pytest.param(exercise, wrong, id=f"{exercise}-{wrong.label}")
             for exercise, cases in wrongs.items() for wrong in cases]
+
+
+def self_tests(grader: types.ModuleType, lesson: str, wrongs: dict[str, list[Wrong]],
+               rights: dict[str, list[dict[str, Any]]]) -> tuple[Any, Any, Any]:
+    """The three tests every lesson's grader gets, built from its lists of wrong and right submissions::
+
+        test_wrong_submission_loses_points, test_correct_variant_gets_full_marks, test_every_check_can_fail = \\
+            self_tests(grader, "lesson01", WRONG, RIGHT)
+    """
+
+    @pytest.mark.parametrize("exercise, wrong", params(wrongs))
+    def test_wrong_submission_loses_points(exercise, wrong, tmp_path):
+        check_wrong(grader, exercise, lesson, wrong, tmp_path)
+
+    @pytest.mark.parametrize("exercise, objects", [pytest.param(e, o, id=f"{e}-{i}") for e, cases in rights.items()
+                                                   for i, o in enumerate(cases)])
+    def test_correct_variant_gets_full_marks(exercise, objects, tmp_path):
+        check_right(grader, exercise, lesson, objects, tmp_path)
+
+    def test_every_check_can_fail():
+        assert_every_check_can_fail(grader, wrongs)
+
+    return test_wrong_submission_loses_points, test_correct_variant_gets_full_marks, test_every_check_can_fail
