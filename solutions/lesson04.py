@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 
-def inception_module(x, filters: int):
+def inception_module(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
     """Exercise: the classic Inception module, a tensor in and a tensor out.
 
     Four branches all start from ``x``; every convolution has ``filters`` filters, ReLU and ``padding="same"``:

@@ -13,7 +13,7 @@ from typing import Callable
 import keras
 
 
-def residual_block(x, filters: int, downsample: bool = False):
+def residual_block(x: keras.KerasTensor, filters: int, downsample: bool = False) -> keras.KerasTensor:
     """Exercise 1: a residual block, a tensor in and a tensor out.
 
     - the main path: a 3×3 convolution with ReLU (``strides=2`` when ``downsample``), then a 3×3 convolution

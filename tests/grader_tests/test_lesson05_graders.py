@@ -4,9 +4,8 @@ and correct ones written differently get full marks."""
 from __future__ import annotations
 
 import keras
-import pytest
 
-from grader_tests.graderkit import Wrong, assert_every_check_can_fail, check_right, check_wrong, params
+from grader_tests.graderkit import Wrong, self_tests
 from grading import test_lesson05 as grader
 
 L = keras.layers
@@ -171,16 +170,6 @@ RIGHT = {
 }
 
 
-@pytest.mark.parametrize("exercise, wrong", params(WRONG))
-def test_wrong_submission_loses_points(exercise, wrong, tmp_path):
-    check_wrong(grader, exercise, "lesson05", wrong, tmp_path)
 
-
-@pytest.mark.parametrize("exercise, objects", [pytest.param(e, o, id=f"{e}-{i}") for e, cases in RIGHT.items()
-                                               for i, o in enumerate(cases)])
-def test_correct_variant_gets_full_marks(exercise, objects, tmp_path):
-    check_right(grader, exercise, "lesson05", objects, tmp_path)
-
-
-def test_every_check_can_fail():
-    assert_every_check_can_fail(grader, WRONG)
+test_wrong_submission_loses_points, test_correct_variant_gets_full_marks, test_every_check_can_fail = \
+    self_tests(grader, "lesson05", WRONG, RIGHT)

@@ -25,7 +25,8 @@ from grading.harness import (
     shape_str,
 )
 
-BLOCK, BUILDER = "residual_block", "build_resnet"
+BLOCK = "residual_block"
+BUILDER = "build_resnet"
 ACTIVATIONS = {"Activation", "ReLU", "Relu"}  # an activation layer, or keras.ops.relu
 PASS_THROUGH = {"BatchNormalization", "Dropout"}
 
@@ -316,9 +317,11 @@ def _stripes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x[..., None], y
 
 
-@graded(BUILDER, 1)
+@graded(BUILDER, 1, hidden=True)
 def test_resnet_learns(submission):
-    """Behaviour: compiled with Adam and sparse categorical cross-entropy, a short fit lowers the loss."""
+    """Behaviour: compiled with Adam and sparse categorical cross-entropy, a short fit lowers the loss.
+
+    Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _resnet(submission, input_shape=(8, 8, 1), num_classes=3, filters=(4, 8), blocks_per_stage=1)
     x, y = _stripes(240, seed=3)
 
