@@ -114,7 +114,8 @@ WRONG = {
         Wrong("no-relu", {"inception_module": module(activation=None)},
               {"test_inception_conv_settings": "activation 'linear'.*activation='relu'"}),
         Wrong("stride-on-the-pool-branch-conv", {"inception_module": module(c_stride_on_conv=True)},
-              {"test_inception_branch_layers": r"found instead: 3×3 average pooling → 3×3 convolution \(strides=2\)"}),
+              {"test_inception_branch_layers":
+                   r"found instead: 3×3 average pooling → 3×3 convolution \(strides=2\)"}),
         Wrong("wider-branch", {"inception_module": module(wide_d=True)},
               {"test_inception_conv_settings": "has 10 filters", "test_inception_output_shape": "it has"}),
         Wrong("added-not-concatenated", {"inception_module": module(merge="add")},

@@ -172,7 +172,8 @@ def test_inception_branches_fed_from_x(submission):
 
 @graded(EXERCISE, 3)
 def test_inception_branch_layers(submission):
-    """The four branches are 1×1/2; 1×1 → 3×3/2; 3×3 average pooling/2 → 3×3; 1×1 → 3×3 → 3×3/2 (in any order)."""
+    """The four branches, in any order (/2: strides=2): 1×1/2; 1×1 → 3×3/2; 3×3 average pooling/2 → 3×3;
+    1×1 → 3×3 → 3×3/2."""
     _, branches = _branches(submission)
     found = Counter(tuple(sig for sig, _, _ in layers) for _, _, layers in branches)
     expected = Counter(EXPECTED.values())
