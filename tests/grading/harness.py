@@ -390,6 +390,38 @@ def fresh_session() -> None:
     keras.utils.set_random_seed(0)
 
 
+def compiled_losses(model: keras.Model) -> dict[str, tuple[str, float]]:
+    """What ``compile`` gave each output, read from the model: output name -> (loss function name, loss weight).
+
+    Keras resolves ``loss``/``loss_weights`` (one value, a list in output order, or a dict keyed by output names)
+    lazily, at the first training step; this resolves them the same way, on a tiny zero batch of the model's own
+    shapes, and reads Keras' own per-output result. So a list and a dict that mean the same read alike, and what is
+    read is what training would use. The name is the loss function's (``"mse"`` and ``MeanSquaredError()`` both
+    read ``"mean_squared_error"``); a weight left out reads 1.0. Raises GradeFailure if the model is not compiled.
+    """
+    if not getattr(model, "compiled", False) or getattr(model, "_compile_loss", None) is None:
+        raise GradeFailure("the model is not compiled with a loss: call model.compile(optimizer=..., loss=..., "
+                           "loss_weights=...) before returning it.")
+    compile_loss = model._compile_loss
+    if not compile_loss.built:
+        batch = [np.zeros((2,) + tuple(2 if d is None else d for d in t.shape[1:]), dtype=str(t.dtype))
+                 for t in model.inputs]
+        y_pred = model(batch if len(batch) > 1 else batch[0])
+        y_true = keras.tree.map_structure(keras.ops.zeros_like, y_pred)
+        try:
+            compile_loss.build(y_true, y_pred)
+        except (KeyError, ValueError, TypeError) as error:
+            raise GradeFailure(f"Keras cannot match the compiled losses to the model's outputs ({_short(error)}); "
+                               "give one loss per output, as a list in output order or a dict keyed by output "
+                               "names.") from None
+    found = {}
+    for entry in compile_loss._flat_losses:
+        fn = getattr(entry.loss, "fn", entry.loss)
+        name = getattr(fn, "__name__", type(fn).__name__)
+        found[entry.name] = (name, 1.0 if entry.loss_weights is None else float(entry.loss_weights))
+    return found
+
+
 __all__ = [
     "GradeFailure", "Submission", "graded", "time_limit", "shape_str", "model_nodes", "parents", "producer",
     "activation_name", "expect_inputs", "expect_outputs", "dense_chain", "same_variables", "random_batch",
