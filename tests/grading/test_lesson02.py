@@ -1,0 +1,331 @@
+"""Grader for lesson 02 — multi-input models (18 points).
+
+``build_qa_model`` is built at the classic sizes and at small ones, and its graph is read back: the two inputs,
+each one's own ``Embedding`` → ``LSTM`` branch, the concatenation, the softmax; a padding test checks the masks.
+``build_headline_model`` is read the same way (where the auxiliary output taps the graph, the main path), and its
+compiled losses and loss weights are read per output name, whether they were given as a list or a dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from grading.harness import (
+    GradeFailure,
+    Submission,
+    activation_name,
+    compiled_losses,
+    expect_inputs,
+    expect_outputs,
+    fresh_session,
+    graded,
+    parents,
+    producer,
+)
+
+QA, HEADLINE = "build_qa_model", "build_headline_model"
+SKIPPED = {"Dropout"}  # layers a path may pass through without changing what it computes
+ACTIVATION_LAYERS = {"Activation", "Softmax", "ReLU"}
+
+
+# ------------------------------------------------------------------------------------------------ reading graphs
+
+
+def feeders(model: keras.Model, layer: Any) -> list[Any]:
+    """The layers feeding ``layer``'s (first) call in ``model``; mask operations (``NotEqual``) are left out."""
+    calls = parents(model, layer)
+    return [p for p in calls[0] if isinstance(p, keras.layers.Layer)] if calls else []
+
+
+def back(model: keras.Model, layer: Any) -> Any:
+    """The single layer feeding ``layer``, skipping Dropout; None where there is not exactly one."""
+    found = feeders(model, layer)
+    while len(found) == 1 and type(found[0]).__name__ in SKIPPED:
+        found = feeders(model, found[0])
+    return found[0] if len(found) == 1 else None
+
+
+def head(model: keras.Model, layer: Any) -> tuple[Any, str]:
+    """For an output layer: the Dense that computes it and its activation (an activation layer after it counts)."""
+    activation = None
+    if type(layer).__name__ in ACTIVATION_LAYERS:
+        activation = {"Softmax": "softmax", "ReLU": "relu"}.get(type(layer).__name__) or activation_name(layer)
+        layer = back(model, layer)
+    if type(layer).__name__ != "Dense":
+        return layer, "?"
+    own = activation_name(layer)
+    return layer, activation if activation and own == "linear" else own
+
+
+def output_layer(model: keras.Model, name: str) -> Any:
+    return next(producer(t) for t in model.outputs if producer(t).name == name)
+
+
+def describe(layer: Any) -> str:
+    kind = type(layer).__name__ if layer is not None else "nothing"
+    if kind == "Embedding":
+        return f"Embedding({layer.input_dim}, {layer.output_dim})"
+    if kind == "LSTM":
+        return f"LSTM({layer.units})"
+    if kind == "Dense":
+        return f"Dense({layer.units}, {activation_name(layer)})"
+    return f"'{layer.name}' ({kind})" if layer is not None else "nothing (or several layers)"
+
+
+# ------------------------------------------------------------------------------------------------ exercise 1
+
+
+def _qa(submission: Submission, *args: Any) -> keras.Model:
+    fresh_session()
+    return submission.model(QA, *args)
+
+
+def _branch(model: keras.Model, input_name: str) -> tuple[Any, Any]:
+    """(Embedding, LSTM) of the branch that reads the input ``input_name``, found from the LSTMs of the model."""
+    for lstm in (layer for layer in model.layers if type(layer).__name__ == "LSTM"):
+        embedding = back(model, lstm)
+        if type(embedding).__name__ == "Embedding":
+            source = back(model, embedding)
+            if source is not None and source.name == input_name:
+                return embedding, lstm
+    shared = [layer.name for layer in model.layers if len(parents(model, layer)) > 1]
+    if shared:
+        raise GradeFailure(f"{QA}: the two inputs share {', '.join(repr(n) for n in shared)}; each input needs its "
+                           "own Embedding and LSTM.")
+    raise GradeFailure(f"{QA}: no Embedding → LSTM branch starts at the input '{input_name}'; give each input its own "
+                       "Embedding, then an LSTM on the embedded sequence.")
+
+
+def _expect_branches(model: keras.Model, sizes: dict[str, tuple[int, int, int]]) -> None:
+    found = {}
+    for name, (vocabulary, dim, units) in sizes.items():
+        embedding, lstm = _branch(model, name)
+        found[name] = (embedding, lstm)
+        if (embedding.input_dim, embedding.output_dim) != (vocabulary, dim):
+            hint = (" The arguments are swapped: Embedding takes the vocabulary size first."
+                    if (embedding.input_dim, embedding.output_dim) == (dim, vocabulary) else "")
+            raise GradeFailure(f"{QA}: the '{name}' branch should embed with Embedding({vocabulary}, {dim}), it has "
+                               f"{describe(embedding)}.{hint}")
+        if lstm.units != units:
+            raise GradeFailure(f"{QA}: the '{name}' branch should have LSTM({units}), it has LSTM({lstm.units}).")
+    (e1, l1), (e2, l2) = found.values()
+    if e1 is e2 or l1 is l2:
+        raise GradeFailure(f"{QA}: the two inputs share a layer; each input needs its own Embedding and LSTM.")
+
+
+@graded(QA, 1)
+def test_qa_inputs(submission):
+    """Exercise 1: two inputs, 'text' and 'question', of word indices of any length: shape (None, None), int32."""
+    expect_inputs(_qa(submission), [("text", (None, None), "int32"), ("question", (None, None), "int32")], QA)
+
+
+@graded(QA, 1)
+def test_qa_output(submission):
+    """Exercise 1: one output, the layer 'answer', of shape (None, 500) with softmax."""
+    model = _qa(submission)
+    expect_outputs(model, [("answer", (None, 500))], QA)
+    _, activation = head(model, output_layer(model, "answer"))
+    if activation != "softmax":
+        raise GradeFailure(f"{QA}: the answer layer needs activation='softmax' (probabilities over the answer "
+                           f"vocabulary), it has {activation}.")
+
+
+@graded(QA, 2)
+def test_qa_branches(submission):
+    """Exercise 1: text → Embedding(10000, 64) → LSTM(32) and question → Embedding(10000, 32) → LSTM(16), separately."""
+    _expect_branches(_qa(submission), {"text": (10000, 64, 32), "question": (10000, 32, 16)})
+
+
+@graded(QA, 1)
+def test_qa_merge(submission):
+    """Exercise 1: the two LSTMs' outputs are concatenated, and the concatenation feeds the softmax layer."""
+    model = _qa(submission)
+    expect_outputs(model, [("answer", (None, 500))], QA)
+    dense, _ = head(model, output_layer(model, "answer"))
+    merge = back(model, dense) if dense is not None else None
+    if type(merge).__name__ != "Concatenate":
+        raise GradeFailure(f"{QA}: the answer layer should read a concatenation of the two branches, it reads "
+                           f"{describe(merge)}; use layers.concatenate([encoded_text, encoded_question]).")
+    joined = {layer.name for layer in feeders(model, merge)}
+    lstms = {_branch(model, "text")[1].name, _branch(model, "question")[1].name}
+    if joined != lstms:
+        raise GradeFailure(f"{QA}: the concatenation should join the outputs of the two LSTMs ({sorted(lstms)}), "
+                           f"it joins {sorted(joined)}.")
+
+
+@graded(QA, 1)
+def test_qa_uses_sizes(submission):
+    """Exercise 1: the sizes come from the arguments: build_qa_model(50, 30, 7, 8, 4, 6, 3)."""
+    model = _qa(submission, 50, 30, 7, 8, 4, 6, 3)
+    expect_outputs(model, [("answer", (None, 7))], QA)
+    _expect_branches(model, {"text": (50, 8, 6), "question": (30, 4, 3)})
+
+
+@graded(QA, 1)
+def test_qa_masks_padding(submission):
+    """Exercise 1: padding with zeros does not change the answer (mask_zero=True on both embeddings)."""
+    model = _qa(submission, 50, 30, 7, 8, 4, 6, 3)
+    rng = np.random.default_rng(2)
+    text, question = rng.integers(1, 50, (4, 6)), rng.integers(1, 30, (4, 3))
+
+    def answer(extra_text: int, extra_question: int) -> np.ndarray:
+        inputs = {"text": np.pad(text, ((0, 0), (0, extra_text))),
+                  "question": np.pad(question, ((0, 0), (0, extra_question)))}
+        return keras.ops.convert_to_numpy(submission.run(f"calling the model from {QA}", model, inputs))
+
+    plain = answer(0, 0)
+    for extra, which in (((5, 0), "text"), ((0, 4), "question")):
+        if not np.allclose(plain, answer(*extra), rtol=1e-4, atol=1e-7):
+            raise GradeFailure(f"{QA}: padding the {which} with zeros changes the answer; give its Embedding "
+                               "mask_zero=True so that the LSTM skips the padding.")
+
+
+@graded(QA, 1, hidden=True)
+def test_qa_learns(submission):
+    """Exercise 1: compiled with Adam and sparse categorical cross-entropy, a short fit lowers the loss.
+
+    Hidden: the student edition does not contain this test; teachers' grading runs it."""
+    model = _qa(submission, 20, 10, 5, 8, 4, 8, 4)
+    rng = np.random.default_rng(3)
+    x = {"text": rng.integers(1, 20, (256, 6)).astype("int32"), "question": rng.integers(1, 10, (256, 3)).astype("int32")}
+    y = (x["text"][:, -1] % 5).astype("int64")  # a learnable rule: the last word of the text
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
+    what = f"training the model from {QA}"
+    before = float(submission.run(what, model.evaluate, x, y, verbose=0))
+    submission.run(what, model.fit, x, y, epochs=15, batch_size=64, verbose=0)
+    after = float(submission.run(what, model.evaluate, x, y, verbose=0))
+    if not after < 0.8 * before:
+        raise GradeFailure(f"{QA}: 15 epochs took the loss from {before:.3f} only to {after:.3f}; check the "
+                           "softmax output and that the LSTMs read the embedded words.")
+
+
+# ------------------------------------------------------------------------------------------------ exercise 2
+
+
+def _headline(submission: Submission, *args: Any) -> keras.Model:
+    fresh_session()
+    return submission.model(HEADLINE, *args)
+
+
+def _aux_lstm(model: keras.Model) -> Any:
+    """The LSTM that the auxiliary output reads (GradeFailure if it reads anything else)."""
+    dense, _ = head(model, output_layer(model, "aux_output"))
+    lstm = back(model, dense) if dense is not None else None
+    if type(lstm).__name__ != "LSTM":
+        raise GradeFailure(f"{HEADLINE}: 'aux_output' should read the LSTM's output directly, it reads "
+                           f"{describe(lstm)}.")
+    return lstm
+
+
+@graded(HEADLINE, 1)
+def test_headline_inputs(submission):
+    """Exercise 2: inputs 'main_input' (None, 100) int32 and 'aux_input' (None, 5) float32."""
+    expect_inputs(_headline(submission), [("main_input", (None, 100), "int32"), ("aux_input", (None, 5), "float32")],
+                  HEADLINE)
+
+
+@graded(HEADLINE, 1)
+def test_headline_outputs(submission):
+    """Exercise 2: outputs 'main_output' and 'aux_output', each of shape (None, 1) with a sigmoid."""
+    model = _headline(submission)
+    expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
+    for name in ("main_output", "aux_output"):
+        _, activation = head(model, output_layer(model, name))
+        if activation != "sigmoid":
+            raise GradeFailure(f"{HEADLINE}: '{name}' needs activation='sigmoid' (a probability), it has "
+                               f"{activation}.")
+
+
+@graded(HEADLINE, 2)
+def test_headline_aux_taps_lstm(submission):
+    """Exercise 2: 'aux_output' reads the LSTM(32) directly, and the LSTM reads Embedding(10000, 512) of main_input."""
+    model = _headline(submission)
+    expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
+    lstm = _aux_lstm(model)
+    if lstm.units != 32:
+        raise GradeFailure(f"{HEADLINE}: the LSTM should have 32 units, it has {lstm.units}.")
+    embedding = back(model, lstm)
+    if type(embedding).__name__ != "Embedding" or (embedding.input_dim, embedding.output_dim) != (10000, 512):
+        raise GradeFailure(f"{HEADLINE}: the LSTM should read Embedding(10000, 512), it reads {describe(embedding)}"
+                           " (Embedding takes the vocabulary size first).")
+    source = back(model, embedding)
+    if source is None or source.name != "main_input":
+        raise GradeFailure(f"{HEADLINE}: the Embedding should read 'main_input', it reads {describe(source)}.")
+
+
+@graded(HEADLINE, 2)
+def test_headline_main_path(submission):
+    """Exercise 2: 'main_output' ← three Dense(64, relu) ← a concatenation of the LSTM's output and 'aux_input'."""
+    model = _headline(submission)
+    expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
+    lstm = _aux_lstm(model)
+    dense, _ = head(model, output_layer(model, "main_output"))
+    hidden, layer = [], back(model, dense) if dense is not None else None
+    while layer is not None and type(layer).__name__ in {"Dense"} | ACTIVATION_LAYERS:
+        hidden_dense, activation = head(model, layer)
+        if hidden_dense is None or type(hidden_dense).__name__ != "Dense":
+            break
+        hidden.append((hidden_dense.units, activation))
+        layer = back(model, hidden_dense)
+    if hidden != [(64, "relu")] * 3:
+        found = " ← ".join(f"Dense({u}, {a})" for u, a in hidden) or "no hidden Dense layers"
+        raise GradeFailure(f"{HEADLINE}: between the concatenation and 'main_output' there should be three "
+                           f"Dense(64, relu) layers, found {found}.")
+    if type(layer).__name__ != "Concatenate":
+        raise GradeFailure(f"{HEADLINE}: the first Dense(64) should read a concatenation, it reads {describe(layer)}.")
+    joined = {p.name for p in feeders(model, layer)}
+    if joined != {lstm.name, "aux_input"}:
+        raise GradeFailure(f"{HEADLINE}: the concatenation should join the LSTM's output and 'aux_input', it joins "
+                           f"{sorted(joined)}.")
+
+
+@graded(HEADLINE, 2)
+def test_headline_compiled(submission):
+    """Exercise 2: compiled with binary cross-entropy for both outputs, loss weights 1.0 (main) and 0.2 (aux)."""
+    model = _headline(submission, 50, 12, 8)
+    expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
+    found = submission.run(f"reading how {HEADLINE} compiled the model", compiled_losses, model)
+    wanted = {"main_output": ("binary_crossentropy", 1.0), "aux_output": ("binary_crossentropy", 0.2)}
+    for name, (loss, weight) in wanted.items():
+        got_loss, got_weight = found.get(name, ("no loss", 0.0))
+        if got_loss != loss:
+            raise GradeFailure(f"{HEADLINE}: '{name}' should be trained with binary cross-entropy, it has {got_loss}.")
+        if not np.isclose(got_weight, weight):
+            raise GradeFailure(f"{HEADLINE}: '{name}' should have loss weight {weight}, it has {got_weight:g} (give "
+                               "the weights by output name, e.g. loss_weights={'main_output': 1.0, "
+                               "'aux_output': 0.2}).")
+    if not isinstance(model.optimizer, keras.optimizers.RMSprop):
+        raise GradeFailure(f"{HEADLINE}: compile with optimizer='rmsprop', not {type(model.optimizer).__name__}.")
+
+
+@graded(HEADLINE, 1)
+def test_headline_uses_sizes(submission):
+    """Exercise 2: the sizes come from the arguments: build_headline_model(50, 12, 8)."""
+    model = _headline(submission, 50, 12, 8)
+    expect_inputs(model, [("main_input", (None, 12), "int32"), ("aux_input", (None, 5), "float32")], HEADLINE)
+    embeddings = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
+    if [(e.input_dim, e.output_dim) for e in embeddings] != [(50, 8)]:
+        raise GradeFailure(f"{HEADLINE}: with vocabulary_size=50 and embedding_dim=8 the model should have one "
+                           f"Embedding(50, 8), it has {', '.join(describe(e) for e in embeddings) or 'none'}.")
+
+
+@graded(HEADLINE, 1, hidden=True)
+def test_headline_learns(submission):
+    """Exercise 2: as compiled, a short fit on both inputs and both targets lowers the loss.
+
+    Hidden: the student edition does not contain this test; teachers' grading runs it."""
+    model = _headline(submission, 50, 12, 8)
+    rng = np.random.default_rng(4)
+    x = {"main_input": rng.integers(0, 50, (256, 12)).astype("int32"), "aux_input": rng.random((256, 5)).astype("float32")}
+    label = (x["aux_input"][:, :1] > 0.5).astype("float32")  # learnable from the auxiliary features
+    y = {"main_output": label, "aux_output": label}
+    what = f"training the model from {HEADLINE}"
+    before = float(submission.run(what, model.evaluate, x, y, verbose=0, return_dict=True)["main_output_loss"])
+    submission.run(what, model.fit, x, y, epochs=15, batch_size=64, verbose=0)
+    after = float(submission.run(what, model.evaluate, x, y, verbose=0, return_dict=True)["main_output_loss"])
+    if not after < 0.8 * before:
+        raise GradeFailure(f"{HEADLINE}: 15 epochs took the main output's loss from {before:.3f} only to "
+                           f"{after:.3f}; check that aux_input reaches the main output through the Dense layers.")
