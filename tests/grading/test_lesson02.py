@@ -26,7 +26,8 @@ from grading.harness import (
     producer,
 )
 
-QA, HEADLINE = "build_qa_model", "build_headline_model"
+QA = "build_qa_model"
+HEADLINE = "build_headline_model"
 SKIPPED = {"Dropout"}  # layers a path may pass through without changing what it computes
 ACTIVATION_LAYERS = {"Activation", "Softmax", "ReLU"}
 

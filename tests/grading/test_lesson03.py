@@ -27,7 +27,9 @@ from grading.harness import (
     producer,
 )
 
-BUILD, COMPILE, WEIGHTS = "build_profile_model", "compile_profile_model", "balanced_loss_weights"
+BUILD = "build_profile_model"
+COMPILE = "compile_profile_model"
+WEIGHTS = "balanced_loss_weights"
 ACTIVATION_LAYERS = {"Activation": None, "Softmax": "softmax", "ReLU": "relu"}
 HEADS = {"age": "linear", "income": "softmax", "gender": "sigmoid"}
 CLASSIC_STACK = ["Embedding(50000, 256)", "Conv1D(128, 5, relu)", "MaxPooling1D(5)", "Conv1D(256, 5, relu)",
