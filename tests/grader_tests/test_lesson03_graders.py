@@ -23,7 +23,8 @@ def profile(swap=False, age_act=None, gender_act="sigmoid", separate_trunks=Fals
         if fixed:
             vocabulary_size, embedding_dim, num_income_groups = 50000, 256, 10
         posts = keras.Input((None,), dtype=dtype, name="posts")
-        x = (L.Embedding(embedding_dim, vocabulary_size) if swap else L.Embedding(vocabulary_size, embedding_dim))(posts)
+        embedding = L.Embedding(embedding_dim, vocabulary_size) if swap else L.Embedding(vocabulary_size, embedding_dim)
+        x = embedding(posts)
         x = L.Conv1D(convs[0], 5, activation="relu", trainable=trainable)(x)
         x = L.MaxPooling1D(5)(x)
         for filters in convs[1:3]:

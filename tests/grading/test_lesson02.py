@@ -96,8 +96,8 @@ def _branch(model: keras.Model, input_name: str) -> tuple[Any, Any]:
     if shared:
         raise GradeFailure(f"{QA}: the two inputs share {', '.join(repr(n) for n in shared)}; each input needs its "
                            "own Embedding and LSTM.")
-    raise GradeFailure(f"{QA}: no Embedding → LSTM branch starts at the input '{input_name}'; give each input its own "
-                       "Embedding, then an LSTM on the embedded sequence.")
+    raise GradeFailure(f"{QA}: no Embedding → LSTM branch starts at the input '{input_name}'; give each input its "
+                       "own Embedding, then an LSTM on the embedded sequence.")
 
 
 def _expect_branches(model: keras.Model, sizes: dict[str, tuple[int, int, int]]) -> None:
@@ -136,7 +136,7 @@ def test_qa_output(submission):
 
 @graded(QA, 2)
 def test_qa_branches(submission):
-    """Exercise 1: text → Embedding(10000, 64) → LSTM(32) and question → Embedding(10000, 32) → LSTM(16), separately."""
+    """Exercise 1: text → Embedding(10000, 64) → LSTM(32), question → Embedding(10000, 32) → LSTM(16), separately."""
     _expect_branches(_qa(submission), {"text": (10000, 64, 32), "question": (10000, 32, 16)})
 
 
@@ -191,7 +191,8 @@ def test_qa_learns(submission):
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _qa(submission, 20, 10, 5, 8, 4, 8, 4)
     rng = np.random.default_rng(3)
-    x = {"text": rng.integers(1, 20, (256, 6)).astype("int32"), "question": rng.integers(1, 10, (256, 3)).astype("int32")}
+    x = {"text": rng.integers(1, 20, (256, 6)).astype("int32"),
+         "question": rng.integers(1, 10, (256, 3)).astype("int32")}
     y = (x["text"][:, -1] % 5).astype("int64")  # a learnable rule: the last word of the text
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
     what = f"training the model from {QA}"
@@ -320,7 +321,8 @@ def test_headline_learns(submission):
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _headline(submission, 50, 12, 8)
     rng = np.random.default_rng(4)
-    x = {"main_input": rng.integers(0, 50, (256, 12)).astype("int32"), "aux_input": rng.random((256, 5)).astype("float32")}
+    x = {"main_input": rng.integers(0, 50, (256, 12)).astype("int32"),
+         "aux_input": rng.random((256, 5)).astype("float32")}
     label = (x["aux_input"][:, :1] > 0.5).astype("float32")  # learnable from the auxiliary features
     y = {"main_output": label, "aux_output": label}
     what = f"training the model from {HEADLINE}"

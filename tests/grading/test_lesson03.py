@@ -209,7 +209,7 @@ def _read(submission: Submission, model: keras.Model) -> dict[str, tuple[str, fl
 
 @graded(COMPILE, 2)
 def test_compile_losses(submission):
-    """Exercise 2: per output name: mse for age, categorical cross-entropy for income, binary cross-entropy for gender."""
+    """Exercise 2: by output name: mse for age, categorical cross-entropy (income), binary cross-entropy (gender)."""
     found = _read(submission, _compiled(submission, {"age": 0.25, "income": 1.0, "gender": 10.0}))
     wanted = {"age": "mean_squared_error", "income": "categorical_crossentropy", "gender": "binary_crossentropy"}
     for name, loss in wanted.items():
