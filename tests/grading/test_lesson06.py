@@ -164,7 +164,7 @@ def test_siamese_symmetric(submission):
                            "(not with a concatenation, whose order matters).")
 
 
-@graded(EXERCISE, 1)
+@graded(EXERCISE, 1, hidden=True)
 def test_siamese_learns(submission):
     """Compiled with Adam and binary cross-entropy, a short fit on real digit pairs lowers the training loss."""
     from coursekit.data.digit_pairs import load_digit_pairs

@@ -139,7 +139,7 @@ def test_video_qa_question_encoder_is_given_model(submission):
         raise GradeFailure(f"{EXERCISE}: the question encoder is not called on the 'question' input.")
 
 
-@graded(EXERCISE, 1)
+@graded(EXERCISE, 1, hidden=True)
 def test_video_qa_trains_the_given_models(submission):
     """A short fit lowers the loss and updates the given vision model's and question encoder's own weights."""
     frame_shape, frames, length, vocabulary, answers = SETTINGS[0]
