@@ -70,7 +70,7 @@ def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
 
 
 @pytest.mark.parametrize("source, reason", [
-    (None, "lesson01.py was not found in the submission folder"),
+    (None, "neither lesson01.py nor a notebook 01_*.ipynb was found in the submission folder"),
     ("def build_functional_mlp(:\n    pass\n", "lesson01.py has a syntax error on line 1"),
     ("import keras\nraise RuntimeError('half-finished')\n",
      "importing lesson01.py raised RuntimeError: half-finished (line 2 of lesson01.py)"),
