@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from grading.harness import GradeFailure, Submission
+from gradekit.harness import GradeFailure, Submission
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Grading with pytest: ``pytest tests/grading [--submission DIR] [--grade-report FILE]``.
 
-Every grader test carries an exercise and points (``@graded``). A submission folder holds the lesson modules
-(``lesson01.py``, ...); the default is ``solutions/``. The score table is printed at the end and, with
+Every grader test carries an exercise and points (``@graded``). A submission is a folder of lesson modules
+(``lesson01.py``, ...) or notebooks (``01_*.ipynb``, ...), or one notebook; the default is ``solutions/``. Its code
+runs only in a confined worker process (:mod:`gradekit.worker`); this process judges what comes back. The score
+table is printed at the end and, with
 ``--grade-report``, written as JSON: ``{"earned", "possible", "tests": [{"lesson", "exercise", "name", "earned",
 "possible", "feedback"}]}``. Feedback is written for every test: what was checked, and for a loss, what was wrong.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grading.harness import DEFAULT_CALL_TIMEOUT, GradeFailure, Submission
+from gradekit.harness import DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_MB, GradeFailure, Submission, close_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 _RECORDS_KEY = pytest.StashKey[list]()
@@ -30,6 +32,8 @@ def pytest_addoption(parser):
     group.addoption("--grade-report", default=None, help="write the grades and feedback as JSON to this file")
     group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT,
                     help="seconds allowed for one call of submitted code (default: %(default)s)")
+    group.addoption("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                    help="memory the submitted code may use beyond the worker's start, in MB (default: %(default)s)")
 
 
 def pytest_configure(config):
@@ -54,7 +58,8 @@ def submission(request) -> Submission:
     cache = config.stash[_CACHE_KEY]
     if lesson not in cache:
         cache[lesson] = Submission.load(Path(config.getoption("--submission")), lesson,
-                                        call_timeout=config.getoption("--call-timeout"))
+                                        call_timeout=config.getoption("--call-timeout"),
+                                        memory_mb=config.getoption("--memory-mb"))
     return cache[lesson]
 
 
@@ -139,6 +144,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    close_workers()
     path = session.config.getoption("--grade-report", None)
     if not path:
         return

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import keras
 
-from grading.harness import (
+from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,
@@ -192,102 +194,138 @@ def test_feature_extractor_inputs(submission):
 # ---------------------------------------------------------------------------------------------- exercise 4
 
 
-def _dense_class(submission: Submission) -> type:
-    cls = submission.get("SimpleDense")
-    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
-        raise GradeFailure("SimpleDense must be a class that subclasses keras.layers.Layer.")
-    return cls
+# SimpleDense is a class: it cannot travel to the grader, so the worker builds it with a configuration, weights and
+# inputs the grader draws afresh for every grading run (gradekit.probes.probe_layer_class) and reports what it saw;
+# the checks below compare that with what the grader computes itself.
 
 
-def _make_layer(submission: Submission, **kwargs) -> keras.layers.Layer:
-    cls = _dense_class(submission)
-    fresh_session()
-    return submission.call("SimpleDense", **kwargs)
+def _relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0)
+
+
+def _plan() -> dict:
+    rng = np.random.default_rng()  # fresh values every run: an answer must compute them, not recall them
+    normal = lambda *shape: rng.normal(size=shape).astype("float32")  # noqa: E731
+    return {
+        "cases": [{"kwargs": {"units": 4, "activation": act}, "input_dim": 7, "kernel": normal(7, 4),
+                   "bias": normal(4), "x": normal(5, 7)} for act in ("relu", None)],
+        "config_kwargs": {"units": 3, "activation": "relu", "name": "mine"},
+        "save": {"kwargs": {"units": 3, "activation": "relu", "name": "simple"}, "input_dim": 6,
+                 "kernel": normal(6, 3), "bias": normal(3), "dense_kernel": normal(3, 2), "dense_bias": normal(2),
+                 "x": normal(4, 6)},
+    }
+
+
+def _observe(submission: Submission) -> tuple[dict, dict]:
+    """The plan and what the worker observed, once per submission."""
+    if "simple_dense" not in submission.memo:
+        plan = _plan()
+        submission.memo["simple_dense"] = (plan, submission.probe("SimpleDense", "layer_class", plan))
+    plan, seen = submission.memo["simple_dense"]
+    if not seen.get("is_layer_class"):
+        raise GradeFailure(f"SimpleDense must be a class that subclasses keras.layers.Layer (it is a "
+                           f"{seen.get('kind', '?')}).")
+    return plan, seen
+
+
+def _failed(step: Any) -> str:
+    """'' if a probe step succeeded, else the reason, worded for the student."""
+    if isinstance(step, dict) and set(step) == {"error"}:
+        error = step["error"]
+        return {"not_implemented": "it is not implemented yet (it raises NotImplementedError)",
+                "timeout": "it did not finish in time", "memory": "it ran out of memory"}.get(error, f"it raised {error}")
+    return ""
+
+
+def _case(submission: Submission, index: int) -> tuple[dict, dict]:
+    plan, seen = _observe(submission)
+    case = seen["cases"][index]
+    for step, what in (("create", "creating SimpleDense(units=4, ...)"),
+                       ("symbolic_call", "calling SimpleDense on a (None, 7) input")):
+        reason = _failed(case.get(step))
+        if reason:
+            raise GradeFailure(f"{what} failed: {reason}.")
+    return plan["cases"][index], case
 
 
 @graded("SimpleDense", 1)
 def test_simple_dense_output_shape(submission):
     """Exercise 4: SimpleDense(units=4) on inputs of shape (None, 7) outputs shape (None, 4)."""
-    layer = _make_layer(submission, units=4, activation="relu")
-    out = submission.run("calling SimpleDense on a (None, 7) input", layer, keras.Input((7,)))
-    if tuple(out.shape) != (None, 4):
-        raise GradeFailure(f"SimpleDense(units=4) should output shape (None, 4), it outputs {tuple(out.shape)}.")
+    _, case = _case(submission, 0)
+    shape = tuple(case.get("output_shape") or ())
+    if shape != (None, 4):
+        raise GradeFailure(f"SimpleDense(units=4) should output shape (None, 4), it outputs {shape}.")
 
 
 @graded("SimpleDense", 1)
 def test_simple_dense_weights(submission):
     """Exercise 4: build() creates two trainable weights, kernel (7, 4) and bias (4,), from the input shape."""
-    layer = _make_layer(submission, units=4)
-    if layer.weights:
+    _, case = _case(submission, 0)
+    if case.get("weights_before_call"):
         raise GradeFailure("SimpleDense creates its weights in __init__; create them in build(), where the input "
                            "dimension is known.")
-    submission.run("calling SimpleDense on a (None, 7) input", layer, keras.Input((7,)))
-    shapes = sorted(tuple(w.shape) for w in layer.trainable_weights)
-    if shapes != [(4,), (7, 4)]:
+    shapes = sorted(tuple(s) for s in case.get("trainable_shapes") or [])
+    if shapes != [(4,), (7, 4)] or case.get("non_trainable_count"):
         raise GradeFailure(f"SimpleDense(units=4) on 7 input features should have trainable weights of shapes "
-                           f"(7, 4) and (4,), it has {shapes}.")
+                           f"(7, 4) and (4,) and no others, it has {shapes}"
+                           + (f" and {case['non_trainable_count']} non-trainable" if case.get("non_trainable_count")
+                              else "") + ".")
 
 
 @graded("SimpleDense", 2)
 def test_simple_dense_computes(submission):
     """Exercise 4: the layer computes activation(inputs @ kernel + bias), for relu and for no activation."""
-    x = random_batch((5, 7), seed=4) - 0.5
-    for activation, fn in (("relu", lambda z: np.maximum(z, 0)), (None, lambda z: z)):
-        layer = _make_layer(submission, units=4, activation=activation)
-        submission.run("calling SimpleDense on a (None, 7) input", layer, keras.Input((7,)))
-        rng = np.random.default_rng(5)
-        weights = {tuple(w.shape): w for w in layer.trainable_weights}
-        if set(weights) != {(7, 4), (4,)}:
-            raise GradeFailure("SimpleDense needs a kernel of shape (input_dim, units) and a bias of shape (units,).")
-        kernel, bias = rng.normal(size=(7, 4)), rng.normal(size=(4,))
-        weights[(7, 4)].assign(kernel.astype("float32"))
-        weights[(4,)].assign(bias.astype("float32"))
-        got = keras.ops.convert_to_numpy(submission.run("calling SimpleDense on data", layer, x))
-        if not close(got, fn(x @ kernel + bias), atol=1e-4):
-            label = "activation='relu'" if activation else "no activation"
+    for index, fn in ((0, _relu), (1, lambda z: z)):
+        drawn, case = _case(submission, index)
+        label = "activation='relu'" if index == 0 else "no activation"
+        reason = _failed(case.get("outputs"))
+        if reason:
+            raise GradeFailure(f"SimpleDense with {label}, called on data, failed: {reason}.")
+        got = case.get("outputs")
+        want = fn(drawn["x"].astype("float64") @ drawn["kernel"] + drawn["bias"])
+        if not close(got, want, atol=1e-4):
             raise GradeFailure(f"SimpleDense with {label} does not compute activation(inputs @ kernel + bias).")
 
 
 @graded("SimpleDense", 1)
 def test_simple_dense_config(submission):
     """Exercise 4: get_config() holds units and activation, and from_config rebuilds the same layer."""
-    layer = _make_layer(submission, units=3, activation="relu", name="mine")
-    config = submission.run("SimpleDense.get_config()", layer.get_config)
-    if not isinstance(config, dict):
-        raise GradeFailure(f"SimpleDense.get_config() should return a dict, it returned {type(config).__name__}.")
+    _, seen = _observe(submission)
+    record = seen.get("config") or {}
+    reason = _failed(record.get("create")) or _failed(record.get("config"))
+    if reason:
+        raise GradeFailure(f"SimpleDense(units=3, activation='relu', name='mine').get_config() failed: {reason}.")
+    config = record.get("config")
+    if not isinstance(config, dict) or set(config) == {"error"}:
+        raise GradeFailure(f"SimpleDense.get_config() should return a dict, it {(config or {}).get('error', '')}.")
     if "units" not in config or "activation" not in config:
         missing = [k for k in ("units", "activation") if k not in config]
         raise GradeFailure(f"SimpleDense.get_config() lacks {', '.join(missing)}; add them to the base config.")
-    try:
-        clone = type(layer).from_config(config)
-        again = clone.get_config()
-    except Exception as error:  # noqa: BLE001
-        raise GradeFailure(f"SimpleDense.from_config(layer.get_config()) failed: {type(error).__name__}.") from None
+    reason = _failed(record.get("round_trip"))
+    if reason:
+        raise GradeFailure(f"SimpleDense.from_config(layer.get_config()) failed: {reason}.")
+    clone = record.get("round_trip") or {}
     try:
         activation = keras.activations.get(config["activation"]).__name__
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - whatever the student stored
         activation = repr(config["activation"])
-    if config["units"] != 3 or activation != "relu" or clone.name != "mine" or again.get("units") != 3:
+    if config["units"] != 3 or activation != "relu" or clone.get("name") != "mine" or \
+            (clone.get("config") or {}).get("units") != 3:
         raise GradeFailure("SimpleDense.from_config(get_config()) does not give back units=3, activation='relu' "
                            "and the layer's name; store the constructor's arguments in get_config() and pass "
                            "**kwargs on to super().__init__.")
 
 
 @graded("SimpleDense", 1)
-def test_simple_dense_save_load(submission, tmp_path):
+def test_simple_dense_save_load(submission):
     """Exercise 4: a model using SimpleDense survives a .keras save and load with identical predictions."""
-    cls = _dense_class(submission)
-    layer = _make_layer(submission, units=3, activation="relu", name="simple")
-    inputs = keras.Input((6,), name="x")
-    hidden = submission.run("calling SimpleDense on a (None, 6) input", layer, inputs)
-    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
-    x = random_batch((4, 6), seed=6)
-    path = tmp_path / "model.keras"
-    try:
-        model.save(path)
-        loaded = keras.saving.load_model(path, custom_objects={"SimpleDense": cls, cls.__name__: cls})
-    except Exception as error:  # noqa: BLE001
-        raise GradeFailure(f"saving and loading a model with SimpleDense failed ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0][:200] if str(error) else ''}); check get_config().") from None
-    if not close(loaded.predict(x, verbose=0), model.predict(x, verbose=0)):
+    plan, seen = _observe(submission)
+    record = seen.get("save") or {}
+    reason = _failed(record.get("outputs"))
+    if reason:
+        raise GradeFailure(f"saving and loading a model with SimpleDense failed: {reason}; check get_config().")
+    drawn = plan["save"]
+    hidden = _relu(drawn["x"].astype("float64") @ drawn["kernel"] + drawn["bias"])
+    want = hidden @ drawn["dense_kernel"] + drawn["dense_bias"]
+    if not close(record.get("outputs"), want, atol=1e-4):
         raise GradeFailure("after save and load, the model with SimpleDense predicts different values.")

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from grading.harness import (
+from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,

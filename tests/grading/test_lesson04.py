@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 
-from grading.harness import GradeFailure, Submission, activation_name, fresh_session, graded, shape_str
+from gradekit.harness import GradeFailure, Submission, activation_name, fresh_session, graded, shape_str
 
 EXERCISE = "inception_module"
 ACTIVATIONS = {"Activation", "ReLU", "Relu"}  # a separate activation layer (or keras.ops.relu) after a convolution

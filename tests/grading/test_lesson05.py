@@ -12,7 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from grading.harness import (
+from gradekit.blocks import block_calls, residual_spy_block
+from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,
@@ -208,22 +209,6 @@ def test_residual_identity_at_zero(submission):
 # ---------------------------------------------------------------------------------------------- exercise 2
 
 
-def _spy():
-    """A block that records how it is called, and builds a reference residual block."""
-    calls: list[tuple[int, bool, tuple]] = []
-
-    def block(x, filters, downsample=False):
-        calls.append((filters, bool(downsample), tuple(x.shape)))
-        strides = 2 if downsample else 1
-        y = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu")(x)
-        y = keras.layers.Conv2D(filters, 3, padding="same")(y)
-        if downsample or x.shape[-1] != filters:
-            x = keras.layers.Conv2D(filters, 1, strides=strides)(x)
-        return keras.layers.Activation("relu")(keras.layers.add([y, x]))
-
-    return block, calls
-
-
 def _resnet(submission: Submission, **kwargs) -> keras.Model:
     fresh_session()
     return submission.model(BUILDER, **kwargs)
@@ -250,9 +235,9 @@ def test_resnet_stages(submission):
     """The builder calls `block` once per block, stage by stage, with each stage's filters, and downsamples in the
     first block of every stage after the first (tried with two configurations)."""
     for filters, blocks in (((4, 8), 2), ((3, 5, 7), 1)):
-        block, calls = _spy()
-        _resnet(submission, input_shape=(8, 8, 1), num_classes=10, filters=filters, blocks_per_stage=blocks,
-                block=block)
+        model = _resnet(submission, input_shape=(8, 8, 1), num_classes=10, filters=filters,
+                        blocks_per_stage=blocks, block=residual_spy_block)
+        calls = block_calls(model)
         want = [(f, s > 0 and i == 0) for s, f in enumerate(filters) for i in range(blocks)]
         got = [(f, d) for f, d, _ in calls]
         if not calls:
@@ -267,9 +252,9 @@ def test_resnet_stages(submission):
 @graded(BUILDER, 1)
 def test_resnet_stem(submission):
     """The first block receives the output of a stem: a 3×3 ReLU convolution of the image with filters[0] filters."""
-    block, calls = _spy()
     model = _resnet(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8), blocks_per_stage=1,
-                    block=block)
+                    block=residual_spy_block)
+    calls = block_calls(model)
     if not calls:
         raise GradeFailure(f"{BUILDER} never called the `block` it was given.")
     if calls[0][2] != (None, 8, 8, 4):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from grading.harness import (
+from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,

@@ -1,0 +1,136 @@
+"""Probes: fixed procedures the worker runs on an exercise that is a class, so the judge can check live behaviour.
+
+A class written by the student cannot travel to the judge (that would mean running its code there). Instead the
+judge chooses the configuration, the weights and the inputs; the worker builds the student's class with them and
+sends back what it observed: shapes, configs, and outputs on those inputs. The judge compares the outputs with
+what it computes itself, so a passing answer has to compute them: the inputs and weights are drawn afresh for
+every grading run.
+
+Each step is guarded on its own: a step that raises records ``{"error": ...}`` and the others still run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A config value as plain data (anything else becomes its repr, so the judge can quote it)."""
+    if depth > 20:
+        return repr(value)[:200]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    return {"repr": repr(value)[:200]}
+
+
+def _step(record: dict, key: str, timeout: float, fn: Callable[[], Any], filename: str) -> Any:
+    from gradekit.worker import SubmissionTimeout, guarded, short, where
+
+    try:
+        with guarded(timeout, key):
+            value = fn()
+        record[key] = value
+        return value
+    except NotImplementedError:
+        record[key] = {"error": "not_implemented"}
+    except SubmissionTimeout:
+        record[key] = {"error": "timeout"}
+    except MemoryError:
+        record[key] = {"error": "memory"}
+    except BaseException as error:  # noqa: BLE001
+        record[key] = {"error": f"{short(error)}{where(error, filename)}"}
+    return None
+
+
+def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> dict:
+    """Build a Layer subclass as ``plan`` says and report what it does.
+
+    ``plan``: ``{"cases": [{"kwargs", "input_dim", "kernel", "bias", "x"}], "config_kwargs", "save": {"kwargs",
+    "input_dim", "kernel", "bias", "dense_kernel", "dense_bias", "x"}}``.
+    """
+    import keras
+
+    out: dict[str, Any] = {"is_layer_class": bool(isinstance(cls, type) and issubclass(cls, keras.layers.Layer))}
+    if not out["is_layer_class"]:
+        out["kind"] = type(cls).__name__
+        return out
+    cases = []
+    for case in plan.get("cases", []):
+        record: dict[str, Any] = {}
+        keras.backend.clear_session()
+        layer = _step(record, "create", timeout, lambda: cls(**case["kwargs"]), filename)
+        if layer is None:
+            cases.append(record)
+            continue
+        record["create"] = True
+        record["weights_before_call"] = len(getattr(layer, "weights", []) or [])
+        tensor = _step(record, "symbolic_call", timeout, lambda: layer(keras.Input((case["input_dim"],))), filename)
+        if tensor is not None:
+            record["symbolic_call"] = True
+            record["output_shape"] = list(getattr(tensor, "shape", ()) or ())
+            record["trainable_shapes"] = sorted([list(w.shape) for w in layer.trainable_weights])
+            record["non_trainable_count"] = len(layer.non_trainable_weights)
+
+            def compute() -> np.ndarray:
+                by_shape = {tuple(w.shape): w for w in layer.trainable_weights}
+                by_shape[tuple(case["kernel"].shape)].assign(case["kernel"])
+                by_shape[tuple(case["bias"].shape)].assign(case["bias"])
+                return np.asarray(keras.ops.convert_to_numpy(layer(case["x"])), dtype="float64")
+
+            _step(record, "outputs", timeout, compute, filename)
+        cases.append(record)
+    out["cases"] = cases
+
+    config_record: dict[str, Any] = {}
+    keras.backend.clear_session()
+    layer = _step(config_record, "create", timeout, lambda: cls(**plan["config_kwargs"]), filename)
+    if layer is not None:
+        config_record["create"] = True
+        config = _step(config_record, "config", timeout, layer.get_config, filename)
+        if isinstance(config, dict):
+            config_record["config"] = _plain(config)
+
+            def round_trip() -> dict:
+                clone = type(layer).from_config(config)
+                return {"config": _plain(clone.get_config()), "name": str(clone.name)}
+
+            _step(config_record, "round_trip", timeout, round_trip, filename)
+        elif config is not None:
+            config_record["config"] = {"error": f"returned {type(config).__name__}"}
+    out["config"] = config_record
+
+    save = plan.get("save")
+    if save:
+        save_record: dict[str, Any] = {}
+
+        def save_and_load() -> np.ndarray:
+            keras.backend.clear_session()
+            layer = cls(**save["kwargs"])
+            inputs = keras.Input((save["input_dim"],), name="x")
+            hidden = layer(inputs)
+            dense = keras.layers.Dense(save["dense_kernel"].shape[1], name="after")
+            model = keras.Model(inputs, dense(hidden))
+            by_shape = {tuple(w.shape): w for w in layer.trainable_weights}
+            by_shape[tuple(save["kernel"].shape)].assign(save["kernel"])
+            by_shape[tuple(save["bias"].shape)].assign(save["bias"])
+            dense.set_weights([save["dense_kernel"], save["dense_bias"]])
+            path = Path.cwd() / "probe_model.keras"
+            model.save(path)
+            loaded = keras.saving.load_model(path, custom_objects={"SimpleDense": cls, cls.__name__: cls})
+            return np.asarray(loaded.predict(save["x"], verbose=0), dtype="float64")
+
+        _step(save_record, "outputs", timeout, save_and_load, filename)
+        out["save"] = save_record
+    json.dumps(_plain({k: v for k, v in out.items() if k != "cases"}))  # plain data, or fail here
+    return out
+
+
+PROBES: dict[str, Callable[..., dict]] = {"layer_class": probe_layer_class}

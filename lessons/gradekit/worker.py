@@ -1,0 +1,378 @@
+"""The worker: the only place where a submission's code runs.
+
+The judge starts ``python -P -m gradekit.worker SUBMISSION`` in a scratch folder that holds a copy of the
+submission and of the engine (``gradekit``, ``coursekit``), and nothing else of the course. The worker imports
+Keras, confines itself (:mod:`gradekit.sandbox`), then answers the judge's requests, one at a time, over its
+standard input and output: call an exercise with these arguments and send back what it returned, as evidence
+(:mod:`gradekit.evidence`); or run a fixed probe on an exercise class. It never sees the graders, decides nothing
+and writes no report: whatever it sends, the judge checks.
+
+:class:`Engine` is the part that loads submissions and answers requests; the graders' own tests use it in-process
+(``Submission.from_objects``) so that they exercise the same evidence round trip as classroom grading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import sys
+import threading
+import traceback
+import types
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from gradekit import evidence
+
+OUTPUT_LIMIT = 8192
+
+
+class SubmissionTimeout(BaseException):
+    """Raised inside submitted code that runs past its time limit (BaseException: a bare except can't eat it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (Unix main thread; elsewhere the block runs unbounded)."""
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise SubmissionTimeout(what)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _BoundedSink(io.TextIOBase):
+    """Where submitted code's prints go while it runs: the first few kilobytes are kept, the rest is dropped."""
+
+    def __init__(self, limit: int = OUTPUT_LIMIT):
+        self.limit, self.kept, self.size = limit, [], 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.size < self.limit:
+            self.kept.append(text[: self.limit - self.size])
+        self.size += len(text)
+        return len(text)
+
+
+@contextlib.contextmanager
+def guarded(seconds: float | None, what: str) -> Iterator[None]:
+    """Run submitted code: a time limit, and its printed output kept small."""
+    sink = _BoundedSink()
+    with time_limit(seconds, what), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield
+
+
+def short(error: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message``, cut to ``limit`` characters."""
+    try:
+        text = f"{type(error).__name__}: {error}".strip()
+    except Exception:  # noqa: BLE001 - a __str__ that raises
+        text = type(error).__name__
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first if len(first) <= limit else first[:limit] + "…"
+
+
+def where(error: BaseException, filename: str) -> str:
+    """' (line N of lesson01.py)' for the deepest frame of the submission in the traceback, if any."""
+    try:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).name.startswith(filename)
+                  or f.filename.startswith(filename)]
+    except Exception:  # noqa: BLE001
+        return ""
+    return f" (line {frames[-1].lineno} of {frames[-1].filename})" if frames else ""
+
+
+def failure(kind: str, detail: str = "") -> dict:
+    return {"ok": False, "kind": kind, "detail": detail[:1000]}
+
+
+# ------------------------------------------------------------------------------------------------ a submission
+
+
+class LessonCode:
+    """One lesson of a submission, loaded: where each exercise name comes from, or why it cannot be used."""
+
+    def __init__(self, filename: str, namespaces: dict[str, dict] | None = None, module: dict | None = None,
+                 problem: str = "", problems: dict[str, str] | None = None, notebook: bool = False):
+        self.filename, self.module, self.problem = filename, module, problem
+        self.namespaces = namespaces or {}
+        self.problems = problems or {}
+        self.notebook = notebook
+
+    def lookup(self, name: str) -> tuple[Any, dict | None]:
+        if self.problem:
+            return None, failure("unusable", self.problem)
+        if name in self.problems:
+            return None, failure("unusable", self.problems[name])
+        space = self.namespaces.get(name, self.module)
+        if space is None or name not in space:
+            return None, failure("missing_cell" if self.notebook else "missing", self.filename)
+        return space[name], None
+
+
+def load_module(path: Path, timeout: float) -> LessonCode:
+    module = types.ModuleType(f"submission_{path.stem}")
+    module.__file__ = str(path)
+    try:
+        source = path.read_text(encoding="utf-8", errors="replace")
+        code = compile(source, path.name, "exec")
+    except SyntaxError as error:
+        return LessonCode(path.name, problem=f"{path.name} has a syntax error on line {error.lineno}: {error.msg}")
+    except (OSError, ValueError, RecursionError, MemoryError) as error:
+        return LessonCode(path.name, problem=f"{path.name} cannot be read ({short(error)})")
+    try:
+        with guarded(timeout, f"importing {path.name}"):
+            exec(code, module.__dict__)
+    except SubmissionTimeout:
+        return LessonCode(path.name, problem=f"importing {path.name} did not finish within {timeout:g} s (is there "
+                                             "an endless loop or a long training run at the top level?)")
+    except BaseException as error:  # noqa: BLE001 - SystemExit, KeyboardInterrupt in student code too
+        return LessonCode(path.name, problem=f"importing {path.name} raised {short(error)}{where(error, path.name)}")
+    return LessonCode(path.name, module=module.__dict__)
+
+
+def load_notebook(path: Path, timeout: float) -> LessonCode:
+    """Each exercise of a notebook gets a namespace of its own holding its cell and the statements of other cells
+    it needs (:func:`gradekit.notebook.exercise_programs`)."""
+    from gradekit.notebook import NotebookError, exercise_programs
+
+    try:
+        programs = exercise_programs(path)
+    except NotebookError as error:
+        return LessonCode(path.name, problem=str(error), notebook=True)
+    except (RecursionError, MemoryError, ValueError) as error:
+        return LessonCode(path.name, problem=f"{path.name} cannot be read ({short(error)})", notebook=True)
+    namespaces: dict[str, dict] = {}
+    problems: dict[str, str] = {}
+    for name, program in programs.items():
+        if program.problem:
+            problems[name] = program.problem
+            continue
+        space: dict[str, Any] = {"__name__": f"submission_{name}", "__file__": str(path)}
+        try:
+            with guarded(timeout, f"the exercise cell for {name}"):
+                for unit in program.units:
+                    code = compile("\n" * (unit.first_line - 1) + unit.source, unit.filename, "exec")
+                    exec(code, space)
+        except SubmissionTimeout:
+            problems[name] = f"running the exercise cell for {name} did not finish within {timeout:g} s"
+            continue
+        except BaseException as error:  # noqa: BLE001
+            problems[name] = f"running the exercise cell for {name} raised {short(error)}{where(error, path.name)}"
+            continue
+        namespaces[name] = space
+    return LessonCode(path.name, namespaces=namespaces, problems=problems, notebook=True)
+
+
+def find_lesson(location: Path, lesson: str) -> tuple[Path | None, str]:
+    """The file of ``lesson`` in a submission: ``lessonNN.py``, else a notebook ``NN_*.ipynb``; or the submission
+    itself when it is one notebook. Returns (path, '') or (None, why not)."""
+    number = lesson[-2:]
+    if location.is_file() and location.suffix == ".ipynb":
+        if location.name.startswith(number) or not location.name[:2].isdigit():  # e.g. "ada.ipynb"
+            return location, ""
+        return None, f"the submitted notebook {location.name} is not lesson {number}'s"
+    path = location / f"{lesson}.py"
+    if path.is_file():
+        return path, ""
+    notebooks = sorted(location.glob(f"{number}_*.ipynb")) if location.is_dir() else []
+    if notebooks:
+        return notebooks[0], ""
+    return None, (f"neither {lesson}.py nor a notebook {number}_*.ipynb was found in the submission folder "
+                  f"{location.name}")
+
+
+# -------------------------------------------------------------------------------------------------- the engine
+
+
+class Engine:
+    """Loads a submission's lessons on demand and answers the judge's requests."""
+
+    def __init__(self, location: Path | None = None, timeout: float = 60.0,
+                 objects: dict[str, dict[str, Any]] | None = None):
+        self.location, self.timeout = location, timeout
+        self.lessons: dict[str, LessonCode] = {}
+        for lesson, names in (objects or {}).items():
+            self.lessons[lesson] = LessonCode(f"{lesson}.py", module=dict(names))
+
+    def lesson(self, lesson: str) -> LessonCode:
+        if lesson not in self.lessons:
+            if self.location is None:
+                self.lessons[lesson] = LessonCode(f"{lesson}.py", module={})
+            else:
+                path, why = find_lesson(self.location, lesson)
+                if path is None:
+                    self.lessons[lesson] = LessonCode(f"{lesson}.py", problem=why)
+                elif path.suffix == ".ipynb":
+                    self.lessons[lesson] = load_notebook(path, self.timeout)
+                else:
+                    self.lessons[lesson] = load_module(path, self.timeout)
+        return self.lessons[lesson]
+
+    def handle(self, message: bytes) -> bytes:
+        """One request in, one answer out (both :func:`gradekit.evidence.encode`-d)."""
+        try:
+            request, arrays = evidence.decode(message)
+            answer, out_arrays = self._answer(request, arrays)
+        except evidence.EvidenceError as error:
+            answer, out_arrays = failure("evidence", str(error)), []
+        try:
+            return evidence.encode(answer, out_arrays)
+        except (ValueError, TypeError) as error:
+            return evidence.encode(failure("evidence", f"the answer could not be written ({short(error)})"), [])
+
+    def _answer(self, request: dict, arrays: list[np.ndarray]) -> tuple[dict, list[np.ndarray]]:
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True}, []
+        lesson = self.lesson(str(request.get("lesson")))
+        name = str(request.get("name"))
+        target, problem = lesson.lookup(name)
+        if problem:
+            return problem, []
+        timeout = float(request.get("timeout") or self.timeout)
+        given_args = evidence.unpack(request, arrays)
+        args, kwargs = given_args if isinstance(given_args, tuple) and len(given_args) == 2 else ([], {})
+        if op == "call":
+            return self._call(name, target, list(args), dict(kwargs), timeout, lesson.filename)
+        if op == "probe":
+            return self._probe(name, target, str(request.get("probe")), args, kwargs, timeout, lesson.filename)
+        return failure("evidence", f"unknown request {op!r}"), []
+
+    def _call(self, name: str, target: Any, args: list, kwargs: dict, timeout: float,
+              filename: str) -> tuple[dict, list[np.ndarray]]:
+        if not callable(target):
+            return failure("not_callable", type(target).__name__), []
+        given = evidence.given_objects(args, kwargs)
+        received = {k: obj.get_weights() for k, obj in enumerate(given) if hasattr(obj, "get_weights")}
+        outcome = run_submitted(f"{name}", target, args, kwargs, timeout, filename)
+        if "result" not in outcome:
+            return outcome, []
+        try:
+            with guarded(timeout, f"reading what {name} returned"):
+                document, out = evidence.pack(outcome["result"], given, received)
+        except evidence.EvidenceError as error:
+            return failure("unreadable", str(error)), []
+        except SubmissionTimeout:
+            return failure("timeout", f"{timeout:g}"), []
+        except BaseException as error:  # noqa: BLE001 - a __getattr__ of the student's that raises, etc.
+            return failure("unreadable", f"reading what {name} returned raised {short(error)}"), []
+        return {"ok": True, "type": type(outcome["result"]).__name__, **document}, out
+
+    def _probe(self, name: str, target: Any, probe: str, args: Any, kwargs: Any, timeout: float,
+               filename: str) -> tuple[dict, list[np.ndarray]]:
+        from gradekit import probes
+
+        fn = probes.PROBES.get(probe)
+        if fn is None:
+            return failure("evidence", f"unknown probe {probe!r}"), []
+        try:
+            with guarded(timeout * 3, f"checking {name}"):
+                observations = fn(target, filename, timeout, *args, **kwargs)
+        except SubmissionTimeout:
+            return failure("timeout", f"{timeout * 3:g}"), []
+        document, out = evidence.pack(observations)
+        return {"ok": True, "type": "dict", **document}, out
+
+
+def run_submitted(what: str, fn: Callable, args: list, kwargs: dict, timeout: float, filename: str) -> dict:
+    """Call submitted code; ``{"result": value}`` or a failure record."""
+    try:
+        with guarded(timeout, what):
+            return {"result": fn(*args, **kwargs)}
+    except NotImplementedError:
+        return failure("not_implemented")
+    except MemoryError:
+        return failure("memory")
+    except SubmissionTimeout:
+        return failure("timeout", f"{timeout:g}")
+    except RecursionError as error:
+        return failure("exception", f"{short(error)}{where(error, filename)}")
+    except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
+        return failure("exception", f"{short(error)}{where(error, filename)}")
+
+
+# ---------------------------------------------------------------------------------------------------- the process
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, limit: int) -> bytes:
+    size = int.from_bytes(_read_exact(fd, 8), "big")
+    if size > limit:
+        raise ValueError(f"frame of {size} bytes")
+    return _read_exact(fd, size)
+
+
+def write_frame(fd: int, data: bytes) -> None:
+    view = memoryview(len(data).to_bytes(8, "big") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    submission, timeout, memory_mb = Path(argv[0]), float(argv[1]), int(argv[2])
+    # The protocol keeps private copies of stdin/stdout; the usual descriptors point at nothing.
+    requests, answers = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1) if os.environ.get("COURSE_WORKER_LOG") else (0, 1, 2):
+        os.dup2(null, fd)
+    import keras  # loaded before confinement: the libraries it needs are read now
+
+    warm = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])  # the backend's runtime starts up now
+    warm.predict(np.zeros((1, 2), "float32"), verbose=0)
+    keras.backend.clear_session()
+
+    import gradekit.probes  # noqa: F401
+
+    scratch = Path.cwd()
+    engine_dir = Path(__file__).resolve().parents[1]
+    from gradekit.sandbox import confine
+
+    submitted = submission if submission.is_dir() else submission.parent
+    layers = confine(scratch, [engine_dir, submitted], memory_mb)
+    engine = Engine(submission, timeout)
+    write_frame(answers, evidence.encode({"ok": True, "ready": True, "sandbox": layers}, []))
+    while True:
+        try:
+            message = read_frame(requests, 1 << 31)
+        except (EOFError, OSError, ValueError):
+            return 0
+        try:
+            answer = engine.handle(message)
+        except MemoryError:
+            answer = evidence.encode(failure("memory"), [])
+        except BaseException as error:  # noqa: BLE001 - the worker itself must keep answering
+            answer = evidence.encode(failure("crash", short(error)), [])
+        write_frame(answers, answer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
