@@ -3,7 +3,8 @@
 #   make test     nbval (strict) over the lessons, the graders, the graders' own tests and the unit tests
 # Classroom:
 #   make student                        the student edition in build/student-edition (STUDENT_DIR=... to choose)
-#   make grade SUBMISSION=path          grade one submission (a folder of notebooks or lessonNN.py, or a notebook)
+#   make grade SUBMISSION=path          grade one submission (a folder of notebooks or lessonNN.py, or a notebook);
+#                                       LESSONS="01 02" grades some lessons only (also for gradebook)
 #   make gradebook SUBMISSIONS=folder   grade a class: one submission per student; results in build/gradebook/
 
 PYTHON ?= python3
@@ -29,11 +30,12 @@ student: setup
 
 grade: setup
 	@test -n "$(SUBMISSION)" || { echo "usage: make grade SUBMISSION=path/to/notebooks-or-modules"; exit 2; }
-	@$(VENV_PY) -m grading.classroom grade $(SUBMISSION) --report build/grade.json --markdown build/feedback.md
+	@$(VENV_PY) -m gradekit.classroom grade $(SUBMISSION) $(if $(LESSONS),--lessons $(LESSONS)) \
+		--report build/grade.json --markdown build/feedback.md
 
 gradebook: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make gradebook SUBMISSIONS=folder/with/one/submission/per/student"; exit 2; }
-	@$(VENV_PY) -m grading.classroom batch $(SUBMISSIONS) --out build/gradebook
+	@$(VENV_PY) -m gradekit.classroom batch $(SUBMISSIONS) $(if $(LESSONS),--lessons $(LESSONS)) --out build/gradebook
 
 clean:
 	rm -rf build .pytest_cache

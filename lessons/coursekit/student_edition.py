@@ -8,7 +8,8 @@ OUT receives what a class needs and nothing that gives answers away:
   ``solutions/lessonNN.py`` (signature, docstring, ``raise NotImplementedError`` where the solution was), and no
   stored outputs in exercise cells nor in any cell that depends on an exercise (found by following which names each
   cell uses and defines). Cells that do not depend on an exercise keep their outputs.
-- ``lessons/coursekit/``, ``datasets/``, ``requirements.txt``: to run the notebooks.
+- ``lessons/coursekit/``, ``datasets/``, ``requirements.txt``: to run the notebooks; ``lessons/gradekit/``: the grading
+  engine.
 - ``tests/grading/``: the graders without the hidden tests (``@graded(..., hidden=True)``), so students can check
   their work with ``make grade``; teachers grade with the full course.
 - a student ``Makefile`` and ``README.md``, and ``.github/workflows/grade.yml`` for a classroom repository.
@@ -171,6 +172,7 @@ def build(out: Path) -> list[str]:
         shutil.rmtree(out)
     (out / "lessons").mkdir(parents=True)
     _copy_tree(ROOT / "lessons" / "coursekit", out / "lessons" / "coursekit")
+    _copy_tree(ROOT / "lessons" / "gradekit", out / "lessons" / "gradekit")
     _copy_tree(ROOT / "datasets", out / "datasets")
     shutil.copy2(ROOT / "requirements.txt", out / "requirements.txt")
     lessons = []

@@ -1,22 +1,25 @@
-"""Classroom grading: grade students' notebooks (or lesson modules) safely, one or a whole class at a time.
+"""Classroom grading: grade students' notebooks (or lesson modules), one or a whole class at a time.
 
-    python -m grading.classroom grade SUBMISSION [--report grade.json] [--markdown feedback.md] [--junit junit.xml]
-    python -m grading.classroom batch FOLDER --out DIR [--jobs N]
+    python -m gradekit.classroom grade SUBMISSION [--lessons 01 02] [--report grade.json] [--markdown fb.md]
+    python -m gradekit.classroom batch FOLDER --out DIR [--jobs N]
 
 SUBMISSION is a folder holding a student's notebooks (``NN_*.ipynb``) or lesson modules (``lessonNN.py``), or one
 notebook. FOLDER holds one such submission per student (a sub-folder or a notebook, named after the student).
 ``batch`` writes ``DIR/gradebook.csv`` (student × exercise points, total), ``DIR/feedback/STUDENT.md``,
-``DIR/reports/STUDENT.json`` and ``DIR/junit.xml``.
+``DIR/reports/STUDENT.json`` and ``DIR/junit.xml``, and shows its progress as it goes.
 
-How grading stays fair and safe:
+How grading stays fair and safe (the README's "Isolation and integrity" says what is guaranteed and how it is
+tested):
 
-- The tests and their points come from the course's grader files, read here without running any submitted code;
-  a test that a submission keeps from running scores 0 with the reason, and results for tests that do not exist
-  are ignored. This process, never the submission, writes every report.
-- Each submission and lesson is graded in a process of its own (``grading.sandbox``), on private copies of the
-  graders and of the submission, with a time limit per call of submitted code, per lesson and per submission, and
-  a memory limit; output beyond a few kilobytes is discarded. A broken, endless or greedy submission loses the
-  tests it affects and nothing else: every other exercise, lesson and student is still graded.
+- Each submission is graded by a *judge*: a pytest process running the course's graders
+  (``tests/grading/test_lessonNN.py``). The judge never runs submitted code. It asks a *worker*
+  (:mod:`gradekit.worker`, a process confined by :mod:`gradekit.sandbox` that can read nothing of the course but the
+  engine) to call the exercises, and checks the evidence that comes back (:mod:`gradekit.evidence`). The verdict and
+  the report are the judge's.
+- The tests and their points come from the course's grader files, read here without running anything; a test the
+  judge did not report scores 0 with the reason.
+- Time limits per call of submitted code and per submission, and a memory limit for the worker: a broken, endless
+  or greedy submission loses the tests it affects and nothing else; every other student is still graded.
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ import ast
 import csv
 import json
 import os
-import secrets
-import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,15 +37,15 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-GRADING_DIR = Path(__file__).resolve().parent
-TESTS_DIR = GRADING_DIR.parent
-ROOT = TESTS_DIR.parent
+ROOT = Path(__file__).resolve().parents[2]
 LESSONS_DIR = ROOT / "lessons"
+TESTS_DIR = ROOT / "tests"
+GRADING_DIR = TESTS_DIR / "grading"
 
-DEFAULTS = {"call_timeout": 60.0, "lesson_timeout": 600.0, "submission_timeout": 1800.0, "memory_mb": 4096}
+DEFAULTS = {"call_timeout": 60.0, "submission_timeout": 1800.0, "memory_mb": 4096}
 
 
 # ------------------------------------------------------------------------------------------ the course's tests
@@ -89,104 +91,41 @@ def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
     return tests
 
 
-# ------------------------------------------------------------------------------------------ one lesson, isolated
+# ------------------------------------------------------------------------------------------ one submission
 
 
-@dataclass
-class LessonOutcome:
-    results: dict[str, dict] = field(default_factory=dict)  # test name -> {"passed": bool, "feedback": str}
-    problem: str = ""  # why some tests may have no result (time, memory, crash)
-    seconds: float = 0.0
-
-
-def _prepare_workspace(submission: Path, work: Path) -> tuple[Path, Path]:
-    """Private copies: the graders (tests/conftest.py + tests/grading) and the submission."""
-    tests = work / "tests"
-    shutil.copytree(GRADING_DIR, tests / "grading", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy2(TESTS_DIR / "conftest.py", tests / "conftest.py")
-    target = work / "submission"
-    if submission.is_dir():
-        shutil.copytree(submission, target, ignore=shutil.ignore_patterns(".*", "__pycache__"))
-    else:
-        target.mkdir()
-        shutil.copy2(submission, target / submission.name)
-        target = target / submission.name
-    return tests, target
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [proc] + proc.children(recursive=True)) / 2**20
-    except Exception:  # noqa: BLE001 - gone already
-        return 0.0
-
-
-def grade_lesson(submission: Path, lesson: str, work: Path, options: dict) -> LessonOutcome:
-    """Run one lesson's graders on a submission in a sandboxed child process; collect the reported results."""
-    outcome = LessonOutcome()
-    tests, target = _prepare_workspace(submission, work)
-    scratch = work / "scratch"
-    scratch.mkdir()
-    read_fd, write_fd = os.pipe()
-    token = secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COURSE_"))}
-    env.update({
-        "PYTHONPATH": os.pathsep.join([str(LESSONS_DIR), str(tests)]),
-        "COURSE_GRADING_FD": str(write_fd),
-        "COURSE_GRADING_SCRATCH": str(scratch),
-        "TMPDIR": str(scratch), "MPLCONFIGDIR": str(scratch), "HOME": str(scratch),
-        "COURSE_MEMORY_BUDGET_MB": str(options["memory_mb"]),
-    })
-    cmd = [sys.executable, "-m", "pytest", str(tests / "grading" / f"test_{lesson}.py"), "-p", "grading.sandbox",
-           "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts=", f"--rootdir={work}",
-           f"--submission={target}", f"--call-timeout={options['call_timeout']}"]
-    log = work / "pytest.log"
-    started = time.perf_counter()
+def judge(submission: Path, lessons: list[str], options: dict, work: Path) -> tuple[dict[str, dict], str]:
+    """Run the graders of ``lessons`` on ``submission`` in a judge process; (test name -> record, problem)."""
+    report = work / "report.json"
+    files = [str(GRADING_DIR / f"test_{lesson}.py") for lesson in lessons]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env["PYTHONPATH"] = os.pathsep.join([str(LESSONS_DIR), str(TESTS_DIR)])
+    cmd = [sys.executable, "-m", "pytest", *files, "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts=",
+           f"--rootdir={ROOT}", f"--submission={submission}", f"--grade-report={report}",
+           f"--call-timeout={options['call_timeout']}", f"--memory-mb={options['memory_mb']}"]
+    log = work / "judge.log"
+    problem = ""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.PIPE, stdout=out, stderr=out,
-                                pass_fds=(write_fd,), start_new_session=True)
-    os.close(write_fd)
-    proc.stdin.write((token + "\n").encode())
-    proc.stdin.close()
-
-    def read_results() -> None:
-        with os.fdopen(read_fd, "r", errors="replace") as stream:
-            for line in stream:
-                try:
-                    message = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if message.get("token") == token and message.get("name") not in outcome.results:
-                    outcome.results[message["name"]] = {"passed": message.get("earned", 0) > 0 and
-                                                        message.get("earned") == message.get("possible"),
-                                                        "feedback": str(message.get("feedback", ""))[:2000]}
-
-    reader = threading.Thread(target=read_results, daemon=True)
-    reader.start()
-    deadline = started + options["lesson_timeout"]
-    while proc.poll() is None:
-        if time.perf_counter() > deadline:
-            outcome.problem = f"grading this lesson took longer than {options['lesson_timeout']:g} s and was stopped"
-        elif _rss_mb(proc.pid) > options["memory_mb"] * 1.5 + 1024:
-            outcome.problem = f"the submission used more than {options['memory_mb']} MB of memory and was stopped"
-        if outcome.problem:
-            os.killpg(proc.pid, 9)
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=options["submission_timeout"])
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            break
-        time.sleep(0.2)
-    reader.join(timeout=10)
-    outcome.seconds = time.perf_counter() - started
-    if not outcome.problem and proc.returncode not in (0, 1):
+            problem = f"grading this submission took longer than {options['submission_timeout']:g} s and was stopped"
+    if not problem and proc.returncode not in (0, 1):
         tail = log.read_bytes()[-400:].decode(errors="replace").strip().splitlines()
-        outcome.problem = (f"the grading process ended unexpectedly (exit status {proc.returncode})"
-                           + (f": {tail[-1]}" if tail else ""))
-    return outcome
-
-
-# ------------------------------------------------------------------------------------------ a whole submission
+        problem = f"the grading process ended unexpectedly (exit status {proc.returncode})" + (
+            f": {tail[-1]}" if tail else "")
+    results: dict[str, dict] = {}
+    if report.exists():
+        try:
+            for record in json.loads(report.read_text())["tests"]:
+                results[record["name"]] = record
+        except (ValueError, KeyError, TypeError):
+            problem = problem or "the grading process wrote no readable report"
+    return results, problem
 
 
 def grade_submission(submission: Path, lessons: list[str] | None = None, options: dict | None = None,
@@ -196,27 +135,22 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
     submission = Path(submission).resolve()
     expected = [t for t in course_tests() if lessons is None or t.lesson[-2:] in lessons]
     started = time.perf_counter()
+    wanted = sorted({t.lesson for t in expected})
+    if not submission.exists():
+        results, problem = {}, f"the submission {submission.name} does not exist"
+    else:
+        with tempfile.TemporaryDirectory(prefix="grading-judge-") as work:
+            results, problem = judge(submission, wanted, options, Path(work))
     records = []
-    for lesson in sorted({t.lesson for t in expected}):
-        if time.perf_counter() - started > options["submission_timeout"]:
-            outcome = LessonOutcome(problem=f"the submission's time limit of {options['submission_timeout']:g} s "
-                                            "ran out before this lesson")
-        elif not submission.exists():
-            outcome = LessonOutcome(problem=f"the submission {submission.name} does not exist")
+    for test in expected:
+        result = results.get(test.name) if results.get(test.name, {}).get("lesson") == test.lesson else None
+        if result is None:
+            earned, feedback = 0.0, f"not graded: {problem or 'this test reported no result'}."
         else:
-            with tempfile.TemporaryDirectory(prefix="grading-") as work:
-                outcome = grade_lesson(submission, lesson, Path(work), options)
-        for test in (t for t in expected if t.lesson == lesson):
-            result = outcome.results.get(test.name)
-            if result is None:
-                reason = outcome.problem or "this test reported no result"
-                feedback = f"not graded: {reason}."
-                passed = False
-            else:
-                passed, feedback = result["passed"], result["feedback"]
-            records.append({"lesson": test.lesson, "exercise": test.exercise, "name": test.name,
-                            "earned": test.points if passed else 0.0, "possible": test.points,
-                            "feedback": feedback, **({"hidden": True} if test.hidden else {})})
+            earned = test.points if float(result.get("earned", 0)) >= test.points else 0.0
+            feedback = str(result.get("feedback", ""))
+        records.append({"lesson": test.lesson, "exercise": test.exercise, "name": test.name, "earned": earned,
+                        "possible": test.points, "feedback": feedback, **({"hidden": True} if test.hidden else {})})
     return {"student": student or submission.stem, "submission": str(submission),
             "earned": sum(r["earned"] for r in records), "possible": sum(r["possible"] for r in records),
             "seconds": round(time.perf_counter() - started, 2), "tests": records}
@@ -270,16 +204,28 @@ def gradebook(reports: list[dict], path: Path) -> None:
 
 
 def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options: dict) -> list[dict]:
+    """Grade every submission in ``folder``, ``jobs`` at a time, showing progress; write the gradebook."""
     entries = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
     out.mkdir(parents=True, exist_ok=True)
     (out / "feedback").mkdir(exist_ok=True)
     (out / "reports").mkdir(exist_ok=True)
-    done = 0
     lock = threading.Lock()
+    started = time.perf_counter()
+    running: list[str] = []
+    done: list[float] = []
+
+    def progress(student: str, report: dict) -> None:
+        elapsed = time.perf_counter() - started
+        left = len(entries) - len(done)
+        eta = elapsed / len(done) * left if done else 0.0
+        now = f"; grading {', '.join(running)}" if running else ""
+        print(f"[{len(done)}/{len(entries)}] {student}: {report['earned']:g} / {report['possible']:g} "
+              f"({report['seconds']:.0f} s) — {elapsed:.0f} s so far, about {eta:.0f} s left{now}", flush=True)
 
     def one(entry: Path) -> dict:
-        nonlocal done
         student = entry.stem
+        with lock:
+            running.append(student)
         try:
             report = grade_submission(entry, lessons, options, student=student)
         except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
@@ -288,11 +234,12 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
         (out / "reports" / f"{student}.json").write_text(json.dumps(report, indent=2) + "\n")
         (out / "feedback" / f"{student}.md").write_text(markdown(report) + "\n")
         with lock:
-            done += 1
-            print(f"[{done}/{len(entries)}] {student}: {report['earned']:g} / {report['possible']:g} "
-                  f"({report['seconds']:.0f} s)", flush=True)
+            running.remove(student)
+            done.append(report["seconds"])
+            progress(student, report)
         return report
 
+    print(f"grading {len(entries)} submissions, {max(1, jobs)} at a time", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         reports = list(pool.map(one, entries))
     gradebook(reports, out / "gradebook.csv")
@@ -307,9 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("path", type=Path)
         p.add_argument("--lessons", nargs="*", default=None, help="lesson numbers (default: all)")
-        p.add_argument("--call-timeout", type=float, default=DEFAULTS["call_timeout"])
-        p.add_argument("--lesson-timeout", type=float, default=DEFAULTS["lesson_timeout"])
-        p.add_argument("--submission-timeout", type=float, default=DEFAULTS["submission_timeout"])
+        p.add_argument("--call-timeout", type=float, default=DEFAULTS["call_timeout"],
+                       help="seconds one call of submitted code may take")
+        p.add_argument("--submission-timeout", type=float, default=DEFAULTS["submission_timeout"],
+                       help="seconds the grading of one submission may take in all")
         p.add_argument("--memory-mb", type=int, default=DEFAULTS["memory_mb"])
         if name == "grade":
             p.add_argument("--report", type=Path)
@@ -319,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", type=Path, required=True)
             p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    options = {"call_timeout": args.call_timeout, "lesson_timeout": args.lesson_timeout,
-               "submission_timeout": args.submission_timeout, "memory_mb": args.memory_mb}
+    options = {"call_timeout": args.call_timeout, "submission_timeout": args.submission_timeout,
+               "memory_mb": args.memory_mb}
     lessons = [s.zfill(2) for s in args.lessons] if args.lessons else None
     if args.command == "grade":
         report = grade_submission(args.path, lessons, options)

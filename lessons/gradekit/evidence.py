@@ -132,7 +132,7 @@ class Packer:
     def _array(self, a: np.ndarray) -> int:
         if a.dtype.kind not in NUMERIC_KINDS:
             raise EvidenceError(f"an array of dtype {a.dtype} cannot be graded (numbers only)")
-        self.arrays.append(np.ascontiguousarray(a))
+        self.arrays.append(np.array(a, order="C", copy=True))
         return len(self.arrays) - 1
 
     def _builtin_config(self, obj: Any, what: str) -> Any:

@@ -107,24 +107,52 @@ def failure(kind: str, detail: str = "") -> dict:
 
 
 class LessonCode:
-    """One lesson of a submission, loaded: where each exercise name comes from, or why it cannot be used."""
+    """One lesson of a submission, loaded: where each exercise name comes from, or why it cannot be used.
 
-    def __init__(self, filename: str, namespaces: dict[str, dict] | None = None, module: dict | None = None,
-                 problem: str = "", problems: dict[str, str] | None = None, notebook: bool = False):
+    A module is run once, whole; a notebook exercise's program (its cell and what it needs from other cells) runs
+    the first time the exercise is asked for, so a cell that breaks, hangs or exits costs only its own exercise.
+    """
+
+    def __init__(self, filename: str, module: dict | None = None, problem: str = "",
+                 programs: dict[str, Any] | None = None, timeout: float = 60.0, path: Path | None = None):
         self.filename, self.module, self.problem = filename, module, problem
-        self.namespaces = namespaces or {}
-        self.problems = problems or {}
-        self.notebook = notebook
+        self.programs = programs
+        self.timeout, self.path = timeout, path
+        self.namespaces: dict[str, dict] = {}
+        self.problems: dict[str, str] = {}
 
     def lookup(self, name: str) -> tuple[Any, dict | None]:
         if self.problem:
             return None, failure("unusable", self.problem)
+        if self.programs is not None and name in self.programs and name not in self.namespaces \
+                and name not in self.problems:
+            self._run_program(name)
         if name in self.problems:
             return None, failure("unusable", self.problems[name])
         space = self.namespaces.get(name, self.module)
         if space is None or name not in space:
-            return None, failure("missing_cell" if self.notebook else "missing", self.filename)
+            return None, failure("missing_cell" if self.programs is not None else "missing", self.filename)
         return space[name], None
+
+    def _run_program(self, name: str) -> None:
+        program = self.programs[name]
+        if program.problem:
+            self.problems[name] = program.problem
+            return
+        space: dict[str, Any] = {"__name__": f"submission_{name}", "__file__": str(self.path)}
+        try:
+            with guarded(self.timeout, f"the exercise cell for {name}"):
+                for unit in program.units:
+                    code = compile("\n" * (unit.first_line - 1) + unit.source, unit.filename, "exec")
+                    exec(code, space)
+        except SubmissionTimeout:
+            self.problems[name] = f"running the exercise cell for {name} did not finish within {self.timeout:g} s"
+            return
+        except BaseException as error:  # noqa: BLE001
+            self.problems[name] = (f"running the exercise cell for {name} raised {short(error)}"
+                                   f"{where(error, self.filename)}")
+            return
+        self.namespaces[name] = space
 
 
 def load_module(path: Path, timeout: float) -> LessonCode:
@@ -149,36 +177,17 @@ def load_module(path: Path, timeout: float) -> LessonCode:
 
 
 def load_notebook(path: Path, timeout: float) -> LessonCode:
-    """Each exercise of a notebook gets a namespace of its own holding its cell and the statements of other cells
-    it needs (:func:`gradekit.notebook.exercise_programs`)."""
+    """A notebook's exercises, each with the program that defines it (:func:`gradekit.notebook.exercise_programs`);
+    nothing runs until an exercise is asked for."""
     from gradekit.notebook import NotebookError, exercise_programs
 
     try:
         programs = exercise_programs(path)
     except NotebookError as error:
-        return LessonCode(path.name, problem=str(error), notebook=True)
+        return LessonCode(path.name, problem=str(error), programs={})
     except (RecursionError, MemoryError, ValueError) as error:
-        return LessonCode(path.name, problem=f"{path.name} cannot be read ({short(error)})", notebook=True)
-    namespaces: dict[str, dict] = {}
-    problems: dict[str, str] = {}
-    for name, program in programs.items():
-        if program.problem:
-            problems[name] = program.problem
-            continue
-        space: dict[str, Any] = {"__name__": f"submission_{name}", "__file__": str(path)}
-        try:
-            with guarded(timeout, f"the exercise cell for {name}"):
-                for unit in program.units:
-                    code = compile("\n" * (unit.first_line - 1) + unit.source, unit.filename, "exec")
-                    exec(code, space)
-        except SubmissionTimeout:
-            problems[name] = f"running the exercise cell for {name} did not finish within {timeout:g} s"
-            continue
-        except BaseException as error:  # noqa: BLE001
-            problems[name] = f"running the exercise cell for {name} raised {short(error)}{where(error, path.name)}"
-            continue
-        namespaces[name] = space
-    return LessonCode(path.name, namespaces=namespaces, problems=problems, notebook=True)
+        return LessonCode(path.name, problem=f"{path.name} cannot be read ({short(error)})", programs={})
+    return LessonCode(path.name, programs=programs, timeout=timeout, path=path)
 
 
 def find_lesson(location: Path, lesson: str) -> tuple[Path | None, str]:

@@ -1,10 +1,10 @@
-"""Classroom grading end to end: the student edition, notebook submissions, every kind of broken submission,
-tampering, and batch grading. Graded in real sandboxed child processes, on lesson 01."""
+"""Classroom grading end to end: the student edition, notebook submissions (as students edit them), every kind of
+broken submission, and batch grading. Graded by real judge and worker processes, on lesson 01. Attacks on the
+grading are in test_adversarial.py."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import subprocess
@@ -18,11 +18,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from coursekit import authoring, student_edition
-from grading import classroom
+from gradekit import classroom
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON01 = ROOT / "lessons" / "01_sequential_to_functional.ipynb"
-OPTIONS = {"call_timeout": 5.0, "lesson_timeout": 300.0, "memory_mb": 1024}
+OPTIONS = {"call_timeout": 5.0, "submission_timeout": 600.0, "memory_mb": 1024}
+POINTS = sum(t.points for t in classroom.course_tests() if t.lesson == "lesson01")
+TESTS = sum(1 for t in classroom.course_tests() if t.lesson == "lesson01")
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,9 @@ def notebook_with(tmp_path: Path, cells: dict[str, str | None], name: str = LESS
 
 def test_student_edition_holds_no_answers(edition):
     assert not (edition / "solutions").exists() and not (edition / "tests" / "grader_tests").exists()
+    assert (edition / "lessons" / "gradekit" / "worker.py").is_file()
     assert (edition / ".github" / "workflows" / "grade.yml").is_file()
-    assert (edition / "Makefile").read_text().count("grading.classroom grade") == 1
+    assert (edition / "Makefile").read_text().count("gradekit.classroom grade") == 1
     nb = nbformat.read(edition / "lessons" / LESSON01.name, as_version=4)
     solutions = authoring.solution_sources("01")
     for cell in authoring.exercise_cells(nb):
@@ -131,14 +134,14 @@ def test_every_stub_fails_its_grader_with_not_implemented(edition):
 
 def test_the_course_notebook_gets_full_marks_including_hidden_tests(tmp_path):
     report = grade(notebook_with(tmp_path, {}))
-    assert report["earned"] == report["possible"] == 20
+    assert report["earned"] == report["possible"] == POINTS
     assert any(t.get("hidden") for t in report["tests"])
 
 
 def test_a_single_notebook_file_can_be_submitted(tmp_path):
     folder = notebook_with(tmp_path, {})
     report = grade(folder / LESSON01.name)
-    assert report["earned"] == 20
+    assert report["earned"] == POINTS
 
 
 def test_broken_cells_cost_only_their_exercises(tmp_path):
@@ -182,67 +185,78 @@ def test_a_file_that_is_not_a_notebook_fails_with_the_reason(tmp_path):
     folder.mkdir()
     (folder / LESSON01.name).write_text('{"cells": [{"cell_type": "code", "source": "x = 1"')
     report = grade(folder)
-    assert report["earned"] == 0 and len(report["tests"]) == 16
+    assert report["earned"] == 0 and len(report["tests"]) == TESTS
     assert all("not valid notebook JSON" in t["feedback"] for t in report["tests"])
 
 
-# ------------------------------------------------------------------------------------------- integrity
-
-TAMPER = '''
-import json, os, sys
-from pathlib import Path
-for where in [Path.cwd() / "grade.json", Path(os.environ.get("TMPDIR", "/tmp")) / "report.json"]:
-    try:
-        where.write_text(json.dumps({"earned": 20, "possible": 20}))
-    except Exception:
-        pass
-for name, module in list(sys.modules.items()):
-    if name.endswith("test_lesson01") or name == "grading.harness":
-        try:
-            Path(module.__file__).write_text("# all checks removed\\n")
-        except Exception:
-            pass
-        for attr in ("expect_inputs", "expect_outputs", "dense_chain", "same_variables", "close", "GradeFailure"):
-            try:
-                setattr(module, attr, lambda *a, **k: None)
-            except Exception:
-                pass
-try:
-    import _pytest.runner
-    _pytest.runner.call_and_report = lambda *a, **k: None
-except Exception:
-    pass
-try:
-    sys.modules["grading.harness"].GradeFailure.__init__ = lambda self, *a: None
-except Exception:
-    pass
-fake = {"name": "test_mlp_hidden_layers", "earned": 2, "possible": 2, "feedback": "passed", "token": ""}
-for fd in range(3, 64):
-    try:
-        os.write(fd, (json.dumps(fake) + "\\n").encode())
-    except OSError:
-        pass
-print("20 / 20")
-'''
-
-
-def test_tampering_gains_nothing(tmp_path):
-    wrong = {"build_functional_mlp": "def build_functional_mlp():\n    inp = keras.Input((64,), name='pixels')\n"
-                                     "    return keras.Model(inp, keras.layers.Dense(10, name='digit')(inp))\n"}
-    honest = grade(notebook_with(tmp_path / "honest", wrong))
-    graders = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "tests" / "grading").glob("*.py")}
-    cheat = dict(wrong, build_functional_mlp=TAMPER + wrong["build_functional_mlp"])
-    tampered = grade(notebook_with(tmp_path / "cheat", cheat))
-    assert tampered["earned"] == honest["earned"] < 20
-    assert [t["earned"] for t in tampered["tests"]] == [t["earned"] for t in honest["tests"]]
-    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in graders} == graders, "graders were changed"
-
-
-def test_exiting_early_loses_only_what_was_not_graded(tmp_path):
+def test_exiting_in_a_cell_costs_only_its_exercise(tmp_path):
     cells = {"build_functional_mlp": "import os\nos._exit(0)\n"}
     report = grade(notebook_with(tmp_path, cells))
-    assert report["earned"] == 0 and len(report["tests"]) == 16
-    assert all("not graded" in t["feedback"] for t in report["tests"])
+    exercises = by_exercise(report)
+    assert all(t["earned"] == 0 and "stopped" in t["feedback"] for t in exercises["build_functional_mlp"])
+    assert report["earned"] == POINTS - sum(t["possible"] for t in exercises["build_functional_mlp"])
+
+
+# ------------------------------------------------------------------------------------------- notebooks as written
+
+HELPERS_ABOVE = [
+    ("code", "import keras\nfrom keras import layers as L\n\nHIDDEN = 32\nWIDTHS = (HIDDEN, HIDDEN)\n"),
+    ("code", "def dense_stack(x, widths=WIDTHS):\n    for units in widths:\n"
+             "        x = L.Dense(units, activation=ACTIVATION)(x)\n    return x\n"),
+    ("code", "ACTIVATION = 'sigmoid'\n"),  # redefined below, before the exercise: the later one counts
+    ("code", "history = keras.Sequential([keras.Input((2,)), L.Dense(1)]).fit([[0, 0]], [[0]], verbose=0)\n"),
+    ("code", "ACTIVATION = 'relu'\n"),
+]
+EXERCISE_WITH_HELPERS = ("def build_functional_mlp():\n    pixels = keras.Input((64,), name='pixels')\n"
+                         "    return keras.Model(pixels, output_layer()(dense_stack(pixels)))\n")
+HELPER_BELOW = "def output_layer():\n    return L.Dense(10, activation='softmax', name=OUTPUT_NAME)\n\nOUTPUT_NAME = 'digit'\n"
+
+
+def notebook_of(tmp_path: Path, cells: list[tuple[str, str]], name: str = LESSON01.name) -> Path:
+    """A notebook of (kind, source) cells; kind 'exercise' is a code cell tagged exercise."""
+    nb = nbformat.v4.new_notebook()
+    for kind, source in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if kind == "exercise":
+            cell.metadata["tags"] = ["exercise"]
+        nb.cells.append(cell)
+    folder = tmp_path / "submission"
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / name)
+    return folder
+
+
+def test_exercise_cells_may_use_helpers_and_constants_from_other_cells(tmp_path):
+    """Helpers above and below, a helper that needs a constant, a redefinition, a training cell that is not
+    needed (never run), and the exercise cell duplicated (the later copy counts)."""
+    solutions = authoring.solution_sources("01")
+    cells = HELPERS_ABOVE + [
+        ("exercise", "def build_functional_mlp():\n    raise NotImplementedError\n"),  # an earlier draft
+        ("exercise", EXERCISE_WITH_HELPERS),
+        ("code", HELPER_BELOW),
+    ] + [("exercise", solutions[name]) for name in ("to_functional", "feature_extractor", "SimpleDense")]
+    report = grade(notebook_of(tmp_path, cells))
+    assert report["earned"] == report["possible"] == POINTS, [t["feedback"] for t in report["tests"]
+                                                          if t["earned"] < t["possible"]]
+
+
+def test_a_name_from_a_training_cell_is_named_in_the_feedback(tmp_path):
+    solutions = authoring.solution_sources("01")
+    cells = [
+        ("code", "import keras\nimport numpy as np\n"),
+        ("code", "warm = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32)])\n"
+                 "history = warm.fit(np.zeros((4, 64)), np.zeros((4, 32)), verbose=0)\nWIDTH = 32\n"),
+        ("exercise", "def build_functional_mlp():\n    pixels = keras.Input((64,), name='pixels')\n"
+                     "    x = keras.layers.Dense(WIDTH, activation='relu')(pixels)\n"
+                     "    x = keras.layers.Dense(len(history.history['loss']) * 32, activation='relu')(x)\n"
+                     "    return keras.Model(pixels, keras.layers.Dense(10, activation='softmax', name='digit')(x))\n"),
+    ] + [("exercise", solutions[name]) for name in ("to_functional", "feature_extractor", "SimpleDense")]
+    report = grade(notebook_of(tmp_path, cells))
+    exercises = by_exercise(report)
+    for test in exercises["build_functional_mlp"]:
+        assert test["earned"] == 0 and "'history'" in test["feedback"] and "cell 2" in test["feedback"], test
+    assert all(t["earned"] == t["possible"] for name in ("to_functional", "feature_extractor", "SimpleDense")
+               for t in exercises[name])
 
 
 # ------------------------------------------------------------------------------------------- batch
@@ -261,15 +275,16 @@ def test_batch_grades_every_student_in_parallel(tmp_path, edition):
     (students / "dee").mkdir()
     (students / "dee" / LESSON01.name).write_bytes((edition / "lessons" / LESSON01.name).read_bytes())
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "grading.classroom", "batch", str(students), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "gradekit.classroom", "batch", str(students), "--out", str(out),
                            "--jobs", "2", "--call-timeout", "30", "--lessons", "01"],
                           capture_output=True, text=True, timeout=1200, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")])))
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[4/4]" in proc.stdout and "s left" in proc.stdout, "progress is shown"
     rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
     assert set(rows) == {"ada", "bob", "cyd", "dee"}
-    assert rows["ada"]["total"] == "20" and rows["cyd"]["total"] == "0" and rows["dee"]["total"] == "0"
-    assert 0 < float(rows["bob"]["total"]) < 20
+    assert rows["ada"]["total"] == f"{POINTS:g}" and rows["cyd"]["total"] == "0" and rows["dee"]["total"] == "0"
+    assert 0 < float(rows["bob"]["total"]) < POINTS
     assert rows["bob"]["lesson01:SimpleDense"] == "6"
     feedback = (out / "feedback" / "bob.md").read_text()
     assert feedback.startswith("# Grade for bob:") and "softmax" in feedback

@@ -1,6 +1,6 @@
-"""The grading harness end to end: `pytest tests/grading --submission DIR --grade-report FILE` in a subprocess,
-on broken submissions. Each problem costs only the affected tests, with a readable reason, and the JSON report
-holds every test with its feedback."""
+"""Grading with pytest end to end: `pytest tests/grading --submission DIR --grade-report FILE` in a subprocess
+(the judge), with the submission's code in a worker process, on broken submissions. Each problem costs only the
+affected tests, with a readable reason, and the JSON report holds every test with its feedback."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from gradekit.classroom import course_tests
+
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTION = (ROOT / "solutions" / "lesson01.py").read_text()
+LESSON01 = [t for t in course_tests() if t.lesson == "lesson01"]
+POINTS = sum(t.points for t in LESSON01)
 
 
 def grade(tmp_path: Path, lesson01: str | None, timeout: float = 5) -> dict:
@@ -22,7 +26,7 @@ def grade(tmp_path: Path, lesson01: str | None, timeout: float = 5) -> dict:
     if lesson01 is not None:
         (submission / "lesson01.py").write_text(lesson01)
     report = tmp_path / "report.json"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "lessons"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")]))
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "tests/grading/test_lesson01.py"), "-q", "-p", "no:cacheprovider",
          f"--submission={submission}", f"--grade-report={report}", f"--call-timeout={timeout}"],
@@ -42,10 +46,10 @@ def by_exercise(report: dict) -> dict[str, list[dict]]:
 
 def test_full_marks_for_the_solutions_and_a_well_formed_report(tmp_path):
     report = grade(tmp_path, SOLUTION)
-    assert report["earned"] == report["possible"] == 20
+    assert report["earned"] == report["possible"] == POINTS
     assert {"lesson", "exercise", "name", "earned", "possible", "feedback"} <= set(report["tests"][0])
     assert all(t["feedback"].startswith("passed: Exercise") for t in report["tests"])
-    assert "lesson01" in report["stdout"] and "20 / 20" in report["stdout"]
+    assert "lesson01" in report["stdout"] and f"{POINTS:g} / {POINTS:g}" in report["stdout"]
 
 
 def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
@@ -66,7 +70,7 @@ def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
     assert all(t["earned"] == 0 and "did not finish within 3 s" in t["feedback"]
                for t in exercises["feature_extractor"])
     assert all(t["earned"] == t["possible"] for t in exercises["SimpleDense"])
-    assert report["earned"] == 6
+    assert report["earned"] == sum(t.points for t in LESSON01 if t.exercise == "SimpleDense")
 
 
 @pytest.mark.parametrize("source, reason", [
@@ -78,5 +82,5 @@ def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
 ], ids=["missing", "syntax-error", "raises-at-import", "exits-at-import"])
 def test_a_module_that_cannot_be_used_fails_every_test_with_the_reason(tmp_path, source, reason):
     report = grade(tmp_path, source)
-    assert report["earned"] == 0 and report["possible"] == 20 and len(report["tests"]) == 16
+    assert report["earned"] == 0 and report["possible"] == POINTS and len(report["tests"]) == len(LESSON01)
     assert all(reason in t["feedback"] for t in report["tests"]), report["tests"][0]["feedback"]
