@@ -130,10 +130,27 @@ class WorkerProcess:
             target.mkdir()
             self.submission = target / self.location.name
         self.proc: subprocess.Popen | None = None
+        self.ready = False
         self.sandbox = ""
         self.starts = 0
 
+    def prestart(self) -> None:
+        """Start the process now without waiting for it (it imports Keras while the judge gets ready)."""
+        if self.proc is None:
+            self._spawn()
+
     def _start(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self._spawn()
+        ready = self._read(time.monotonic() + 180)
+        document, _ = evidence.decode(ready)
+        if not (isinstance(document, dict) and document.get("ready")):
+            raise WorkerDied("the worker did not start")
+        self.sandbox = str(document.get("sandbox", ""))
+        self.ready = True
+
+    def _spawn(self) -> None:
+        self.ready = False
         scratch = self.folder / "scratch"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
@@ -149,11 +166,6 @@ class WorkerProcess:
              str(self.memory_mb)], cwd=scratch, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log(), start_new_session=True)
         self.starts += 1
-        ready = self._read(time.monotonic() + 120)
-        document, _ = evidence.decode(ready)
-        if not (isinstance(document, dict) and document.get("ready")):
-            raise WorkerDied("the worker did not start")
-        self.sandbox = str(document.get("sandbox", ""))
 
     def _log(self) -> Any:
         """Where the worker's own error output goes: a file in its folder when COURSE_WORKER_LOG is set (for
@@ -196,7 +208,7 @@ class WorkerProcess:
                 chunks.append(chunk)
 
     def request(self, message: bytes, deadline: float) -> bytes:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None or self.proc.poll() is not None or not self.ready:
             self._start()
         assert self.proc is not None and self.proc.stdin is not None
         try:
@@ -214,6 +226,7 @@ class WorkerProcess:
                 pass
             self.proc.wait()
             self.proc = None
+        self.ready = False
 
     def close(self) -> None:
         self.kill()

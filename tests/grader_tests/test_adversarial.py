@@ -20,7 +20,7 @@ import pytest
 from gradekit import classroom
 
 ROOT = Path(__file__).resolve().parents[2]
-SOLUTION = (ROOT / "solutions" / "lesson01.py").read_text()
+SOLUTION = (ROOT / "solutions" / "lesson01.py").read_text().replace("from __future__ import annotations\n", "")
 
 STUB = textwrap.dedent('''
     import keras

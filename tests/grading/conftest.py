@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from gradekit.harness import DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_MB, GradeFailure, Submission, close_workers
+from gradekit.harness import (
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_MEMORY_MB,
+    GradeFailure,
+    Submission,
+    close_workers,
+    worker_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 _RECORDS_KEY = pytest.StashKey[list]()
@@ -43,6 +50,15 @@ def pytest_configure(config):
     config.stash[_RECORDS_KEY] = []
     config.stash[_CACHE_KEY] = {}
     _CONFIG["config"] = config
+
+
+def pytest_collection_finish(session):
+    """Start the submission's worker now: it loads Keras while the first tests get ready."""
+    config = session.config
+    if any(getattr(item, "function", None) is not None and item.get_closest_marker("points")
+           for item in session.items):
+        worker_for(Path(config.getoption("--submission")), config.getoption("--call-timeout"),
+                   config.getoption("--memory-mb")).prestart()
 
 
 def lesson_of(module_name: str) -> str:
