@@ -6,6 +6,7 @@
 #   make grade SUBMISSION=path          grade one submission (a folder of notebooks or lessonNN.py, or a notebook);
 #                                       LESSONS="01 02" grades some lessons only (also for gradebook)
 #   make gradebook SUBMISSIONS=folder   grade a class: one submission per student; results in build/gradebook/
+#   make benchmark                      time grading one full submission and a class of 30 (build/benchmark/)
 
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
@@ -14,7 +15,7 @@ STUDENT_DIR ?= build/student-edition
 
 PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: course test setup clean student grade gradebook
+.PHONY: course test setup clean student grade gradebook benchmark
 
 setup:
 	@$(PYTHON) lessons/coursekit/bootstrap.py
@@ -36,6 +37,9 @@ grade: setup
 gradebook: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make gradebook SUBMISSIONS=folder/with/one/submission/per/student"; exit 2; }
 	@$(VENV_PY) -m gradekit.classroom batch $(SUBMISSIONS) $(if $(LESSONS),--lessons $(LESSONS)) --out build/gradebook
+
+benchmark: setup
+	@$(VENV_PY) tests/benchmarks/bench_grading.py
 
 clean:
 	rm -rf build .pytest_cache

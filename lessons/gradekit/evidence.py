@@ -27,7 +27,7 @@ import numpy as np
 
 # Limits on what the judge accepts from a worker.
 MAX_DOCUMENT_BYTES = 16 * 2**20
-MAX_ARRAY_ELEMENTS = 64 * 2**20  # all arrays of one answer together
+MAX_ARRAY_ELEMENTS = 160 * 2**20  # all arrays of one answer together (640 MB of float32)
 MAX_OBJECTS = 4000
 MAX_NODES = 8000
 MAX_DEPTH = 60

@@ -437,6 +437,25 @@ def expect_outputs(model: keras.Model, expected: list[tuple[str, tuple]], exerci
                                f"{shape_str(found[name].shape)}.")
 
 
+def activation_step(operation: Any) -> str | None:
+    """The activation a separate activation layer or op applies ('relu', 'softmax', ...); None for any other layer.
+
+    ``Activation('relu')``, ``ReLU()`` and ``keras.ops.relu`` all read 'relu'; a ``ReLU`` layer with a
+    ``negative_slope``, ``max_value`` or ``threshold`` computes another function and reads e.g.
+    'ReLU(negative_slope=0.1)', so it never passes for a plain ReLU.
+    """
+    kind = type(operation).__name__
+    if kind == "Activation":
+        return activation_name(operation)
+    if kind == "ReLU":
+        changed = [f"{arg}={value:g}" for arg, value, default in (
+            ("negative_slope", getattr(operation, "negative_slope", 0.0), 0.0),
+            ("max_value", getattr(operation, "max_value", None), None),
+            ("threshold", getattr(operation, "threshold", 0.0), 0.0)) if value is not None and value != default]
+        return f"ReLU({', '.join(changed)})" if changed else "relu"
+    return {"Softmax": "softmax", "Relu": "relu", "Sigmoid": "sigmoid"}.get(kind)  # layers.Softmax, keras.ops.*
+
+
 PASS_THROUGH = ("Dropout", "InputLayer")
 ACTIVATION_LAYERS = {"ReLU": "relu", "Softmax": "softmax"}
 

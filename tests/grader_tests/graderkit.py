@@ -35,10 +35,12 @@ def graded_tests(grader: types.ModuleType, exercise: str | None = None) -> dict[
 
 
 def run_exercise(grader: types.ModuleType, exercise: str, submission: Submission,
-                 tmp_path: Any) -> dict[str, tuple[bool, str]]:
-    """Run the exercise's grader tests on ``submission``: test name -> (passed, feedback)."""
+                 tmp_path: Any, only: set[str] | None = None) -> dict[str, tuple[bool, str]]:
+    """Run the exercise's grader tests (or ``only`` those) on ``submission``: test name -> (passed, feedback)."""
     results = {}
     for name, fn in graded_tests(grader, exercise).items():
+        if only and name not in only:
+            continue
         kwargs = {"submission": submission}
         if "tmp_path" in inspect.signature(fn).parameters:
             kwargs["tmp_path"] = tmp_path
@@ -51,7 +53,12 @@ def run_exercise(grader: types.ModuleType, exercise: str, submission: Submission
 
 
 def check_wrong(grader: types.ModuleType, exercise: str, lesson: str, wrong: Wrong, tmp_path: Any) -> None:
-    results = run_exercise(grader, exercise, Submission.from_objects(lesson, **wrong.objects), tmp_path)
+    """The wrong submission fails each test it lists, with feedback matching the pattern (only those tests run:
+    failing one of them is already losing points; with none listed, every test runs and one must fail)."""
+    unknown = set(wrong.fails) - set(graded_tests(grader, exercise))
+    assert not unknown, f"{wrong.label}: no graded tests {sorted(unknown)} for {exercise}"
+    results = run_exercise(grader, exercise, Submission.from_objects(lesson, **wrong.objects), tmp_path,
+                           only=set(wrong.fails))
     assert not all(passed for passed, _ in results.values()), f"{wrong.label}: got full marks"
     for test_name, pattern in wrong.fails.items():
         passed, feedback = results[test_name]

@@ -1,10 +1,11 @@
-"""Grader for lesson 03 — multi-output models (17 points).
+"""Grader for lesson 03 — multi-output models (22 points).
 
-``build_profile_model`` is built and its graph read back: the input, the three heads (shape and activation), that
-all three read one shared ``Dense(128)``, and the Conv1D stack under it. ``compile_profile_model`` is given a model
-of the grader's own, with its outputs in a scrambled order, and the compiled losses, loss weights, metrics and
-optimizer are read per output name. ``balanced_loss_weights`` is checked against the formula on targets it has not
-seen.
+``build_profile_model`` is built and its graph read back: the input, each of the three heads (shape and
+activation), that all three read one shared ``Dense(128)``, the Conv1D stack under it (filters, kernel sizes,
+activations, strides, padding, pool sizes), and that it is returned uncompiled. ``compile_profile_model`` is given a
+model of the grader's own, with its outputs in a scrambled order, and the compiled losses, loss weights, each
+output's metric (by the value evaluate reports) and the optimizer are read per output name.
+``balanced_loss_weights`` is checked weight by weight against the formula on targets it has not seen.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,
+    activation_step,
     compiled_losses,
     expect_inputs,
     expect_outputs,
@@ -25,12 +27,12 @@ from gradekit.harness import (
     graded,
     parents,
     producer,
+    shape_str,
 )
 
 BUILD = "build_profile_model"
 COMPILE = "compile_profile_model"
 WEIGHTS = "balanced_loss_weights"
-ACTIVATION_LAYERS = {"Activation": None, "Softmax": "softmax", "ReLU": "relu"}
 HEADS = {"age": "linear", "income": "softmax", "gender": "sigmoid"}
 CLASSIC_STACK = ["Embedding(50000, 256)", "Conv1D(128, 5, relu)", "MaxPooling1D(5)", "Conv1D(256, 5, relu)",
                  "Conv1D(256, 5, relu)", "MaxPooling1D(5)", "Conv1D(256, 5, relu)", "Conv1D(256, 5, relu)",
@@ -41,8 +43,9 @@ CLASSIC_STACK = ["Embedding(50000, 256)", "Conv1D(128, 5, relu)", "MaxPooling1D(
 
 
 def feeders(model: keras.Model, layer: Any) -> list[Any]:
+    """The layers (or ops, e.g. keras.ops.relu) whose outputs the first call of ``layer`` in ``model`` received."""
     calls = parents(model, layer)
-    return [p for p in calls[0] if isinstance(p, keras.layers.Layer)] if calls else []
+    return [p for p in calls[0] if isinstance(p, keras.Operation)] if calls else []
 
 
 def back(model: keras.Model, layer: Any) -> Any:
@@ -54,26 +57,37 @@ def back(model: keras.Model, layer: Any) -> Any:
 
 
 def with_activation(model: keras.Model, layer: Any) -> tuple[Any, str]:
-    """A layer and its activation; an activation layer on top of a Dense/Conv1D counts as that layer's."""
-    kind = type(layer).__name__
-    if kind in ACTIVATION_LAYERS:
-        activation = ACTIVATION_LAYERS[kind] or activation_name(layer)
+    """A layer and its activation; an activation layer (or op) on top of a linear Dense/Conv1D counts as that
+    layer's activation. An activation on top of anything else stays a layer of its own."""
+    activation = activation_step(layer)
+    if activation is not None:
         below = back(model, layer)
         if below is not None and type(below).__name__ in {"Dense", "Conv1D"} and activation_name(below) == "linear":
             return below, activation
-    return layer, activation_name(layer) if kind in {"Dense", "Conv1D"} else ""
+        return layer, activation
+    return layer, activation_name(layer) if type(layer).__name__ in {"Dense", "Conv1D"} else ""
 
 
 def describe(layer: Any, activation: str = "") -> str:
+    """A layer as the exercise writes it, with any setting that differs from the stated one spelled out."""
     kind = type(layer).__name__
     if kind == "Embedding":
         return f"Embedding({layer.input_dim}, {layer.output_dim})"
     if kind == "Conv1D":
-        return f"Conv1D({layer.filters}, {layer.kernel_size[0]}, {activation})"
+        extra = "".join([f", strides={layer.strides[0]}" if tuple(layer.strides) != (1,) else "",
+                         f", padding='{layer.padding}'" if layer.padding != "valid" else "",
+                         f", dilation_rate={layer.dilation_rate[0]}" if tuple(layer.dilation_rate) != (1,) else ""])
+        return f"Conv1D({layer.filters}, {layer.kernel_size[0]}, {activation}{extra})"
     if kind == "MaxPooling1D":
-        return f"MaxPooling1D({layer.pool_size[0]})"
+        extra = "".join([f", strides={layer.strides[0]}" if tuple(layer.strides) != tuple(layer.pool_size) else "",
+                         f", padding='{layer.padding}'" if layer.padding != "valid" else ""])
+        return f"MaxPooling1D({layer.pool_size[0]}{extra})"
     if kind == "Dense":
         return f"Dense({layer.units}, {activation})"
+    if kind == "ReLU":
+        return activation if activation.startswith("ReLU(") else "ReLU()"
+    if kind == "Activation":
+        return f"Activation('{activation}')"
     return kind
 
 
@@ -109,21 +123,48 @@ def _trunk(model: keras.Model) -> list[str]:
     return list(reversed(stack))
 
 
+def _expect_head(submission: Submission, name: str, units: int, text: str) -> None:
+    """The output ``name`` is a Dense(units) with the head's activation (``text`` says so in feedback)."""
+    model = _profile(submission)
+    found = {producer(t).name: t for t in model.outputs}
+    if name not in found:
+        raise GradeFailure(f"{BUILD}: no output named '{name}' (found {', '.join(repr(n) for n in found)}); the "
+                           f"'{name}' head should be {text}: give its layer name='{name}'.")
+    if tuple(found[name].shape) != (None, units):
+        raise GradeFailure(f"{BUILD}: the '{name}' head should be {text}, of shape {shape_str((None, units))}; it "
+                           f"has shape {shape_str(found[name].shape)}.")
+    layer, activation = with_activation(model, output_layer(model, name))
+    if type(layer).__name__ != "Dense":
+        raise GradeFailure(f"{BUILD}: the '{name}' head should be {text}; it is {describe(layer, activation)}.")
+    if activation != HEADS[name]:
+        change = ("leave the activation out (no activation= and no activation layer)" if HEADS[name] == "linear"
+                  else f"give it activation='{HEADS[name]}'")
+        raise GradeFailure(f"{BUILD}: the '{name}' head should be {text}; it has the activation '{activation}': "
+                           f"{change}.")
+
+
 @graded(BUILD, 1)
 def test_profile_input(submission):
     """Exercise 1: one input 'posts' of word indices of any length: shape (None, None), int32."""
     expect_inputs(_profile(submission), [("posts", (None, None), "int32")], BUILD)
 
 
-@graded(BUILD, 2)
-def test_profile_heads(submission):
-    """Exercise 1: outputs 'age' (None, 1) linear, 'income' (None, 10) softmax and 'gender' (None, 1) sigmoid."""
-    for name, (layer, activation) in _heads(_profile(submission)).items():
-        if type(layer).__name__ != "Dense":
-            raise GradeFailure(f"{BUILD}: the '{name}' head should be a Dense layer, it is {type(layer).__name__}.")
-        if activation != HEADS[name]:
-            want = "no activation" if HEADS[name] == "linear" else f"activation='{HEADS[name]}'"
-            raise GradeFailure(f"{BUILD}: the '{name}' head needs {want}, it has {activation}.")
+@graded(BUILD, 1)
+def test_profile_age_head(submission):
+    """Exercise 1: the output 'age' is a Dense(1) with no activation (regression)."""
+    _expect_head(submission, "age", 1, "a Dense(1) with no activation (a regression)")
+
+
+@graded(BUILD, 1)
+def test_profile_income_head(submission):
+    """Exercise 1: the output 'income' is a Dense(num_income_groups) with softmax."""
+    _expect_head(submission, "income", 10, "a Dense(num_income_groups) with softmax")
+
+
+@graded(BUILD, 1)
+def test_profile_gender_head(submission):
+    """Exercise 1: the output 'gender' is a Dense(1) with sigmoid."""
+    _expect_head(submission, "gender", 1, "a Dense(1) with sigmoid")
 
 
 @graded(BUILD, 1)
@@ -136,11 +177,12 @@ def test_profile_heads_share_trunk(submission):
 
 @graded(BUILD, 2)
 def test_profile_trunk(submission):
-    """Exercise 1: under the heads: Embedding(50000, 256), the classic Conv1D/MaxPooling1D stack, GlobalMaxPooling1D."""
+    """Exercise 1: under the heads: Embedding(50000, 256), the classic Conv1D/MaxPooling1D stack (kernels 5, strides
+    and padding left at their defaults), GlobalMaxPooling1D."""
     stack = _trunk(_profile(submission))
     if stack != CLASSIC_STACK:
-        raise GradeFailure(f"{BUILD}: from the input to the heads the layers should be {' → '.join(CLASSIC_STACK)}; "
-                           f"found {' → '.join(stack)}.")
+        raise GradeFailure(f"{BUILD}: from the input to the heads the layers should be {' → '.join(CLASSIC_STACK)} "
+                           f"(strides and padding left at their defaults); found {' → '.join(stack)}.")
 
 
 @graded(BUILD, 1)
@@ -152,6 +194,17 @@ def test_profile_uses_arguments(submission):
     if embeddings != ["Embedding(100, 8)"]:
         raise GradeFailure(f"{BUILD}: with vocabulary_size=100 and embedding_dim=8 the model should have one "
                            f"Embedding(100, 8) (vocabulary first), it has {', '.join(embeddings) or 'none'}.")
+
+
+@graded(BUILD, 1)
+def test_profile_uncompiled(submission):
+    """Exercise 1: the model is returned uncompiled (exercise 2 compiles it)."""
+    model = _profile(submission)
+    if getattr(model, "compiled", False) or getattr(model, "optimizer", None) is not None:
+        optimizer = getattr(model, "optimizer", None)
+        with_what = f" with {type(optimizer).__name__}" if optimizer is not None else ""
+        raise GradeFailure(f"{BUILD}: the model should be returned uncompiled, it comes back compiled{with_what}; "
+                           "remove the model.compile(...) call (compile_profile_model, exercise 2, compiles it).")
 
 
 @graded(BUILD, 1, hidden=True)
@@ -197,6 +250,10 @@ def _compiled(submission: Submission, weights: dict[str, float], *optimizer: Any
     model = _three_headed()
     result = submission.call(COMPILE, model, dict(weights), *optimizer)
     if result is not model:
+        if isinstance(result, keras.Model):
+            raise GradeFailure(f"{COMPILE} should compile the given model and return it; it returned another model "
+                               f"('{result.name}', a copy?): call model.compile(...) on the model it receives and "
+                               "return that same model.")
         hint = " (did you forget to return it?)" if result is None else ""
         raise GradeFailure(f"{COMPILE} should compile the given model and return it; it returned "
                            f"{type(result).__name__}{hint}.")
@@ -230,21 +287,53 @@ def test_compile_weights(submission):
                                "given dict as loss_weights (and keep losses and weights in the same form).")
 
 
-@graded(COMPILE, 1)
-def test_compile_metrics(submission):
-    """Exercise 2: evaluate reports age_mae, and an accuracy for income and for gender."""
+def _metric_readings(submission: Submission) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, Any]]:
+    """Evaluate the compiled model on a small batch: (what evaluate reports, the model's predictions by output
+    name, the targets)."""
     model = _compiled(submission, {"age": 1.0, "income": 1.0, "gender": 1.0})
     rng = np.random.default_rng(6)
-    x = rng.integers(1, 30, (8, 12)).astype("int32")
-    y = {"age": rng.random((8, 1)).astype("float32"), "income": np.eye(10, dtype="float32")[rng.integers(0, 10, 8)],
-         "gender": rng.integers(0, 2, (8, 1)).astype("float32")}
+    x = rng.integers(1, 30, (64, 12)).astype("int32")
+    y = {"age": rng.random((64, 1)).astype("float32"),
+         "income": np.eye(10, dtype="float32")[rng.integers(0, 10, 64)],
+         "gender": rng.integers(0, 2, (64, 1)).astype("float32")}
     logs = submission.run(f"evaluating the model compiled by {COMPILE}", model.evaluate, x, y, verbose=0,
                           return_dict=True)
-    checks = {"age": ("mae", "mean_absolute_error"), "income": ("accuracy",), "gender": ("accuracy",)}
-    for name, words in checks.items():
-        if not any(key.startswith(f"{name}_") and any(w in key for w in words) for key in logs):
-            raise GradeFailure(f"{COMPILE}: evaluate reports {sorted(logs)}; give metrics per output, e.g. "
-                               "metrics={'age': ['mae'], 'income': ['accuracy'], 'gender': ['accuracy']}.")
+    outputs = submission.run(f"predicting with the model compiled by {COMPILE}", model.predict, x, verbose=0)
+    predictions = dict(zip([producer(t).name for t in model.outputs], outputs))
+    return {k: float(v) for k, v in logs.items()}, predictions, y
+
+
+def _expect_metric(submission: Submission, name: str, metric: str, meaning: str, value: Any) -> None:
+    """evaluate reports, for the output ``name``, a metric whose value is ``value(prediction, target)``."""
+    logs, predictions, targets = _metric_readings(submission)
+    want = float(value(predictions[name], targets[name]))
+    reported = {key: v for key, v in logs.items() if key.startswith(f"{name}_") and key != f"{name}_loss"}
+    if not any(np.isclose(v, want, atol=1e-4) for v in reported.values()):
+        found = ", ".join(f"{key}={v:.4g}" for key, v in sorted(reported.items())) or "no metric"
+        raise GradeFailure(f"{COMPILE}: the '{name}' output should report '{metric}' ({meaning}: {want:.4g} on the "
+                           f"grader's batch); evaluate reports {found} for it. Give the metrics per output name, "
+                           "metrics={'age': ['mae'], 'income': ['accuracy'], 'gender': ['accuracy']}.")
+
+
+@graded(COMPILE, 1)
+def test_compile_age_metric_mae(submission):
+    """Exercise 2: evaluate reports the mean absolute error ('mae') of the 'age' output."""
+    _expect_metric(submission, "age", "mae", "the mean absolute error of the predicted ages",
+                   lambda p, t: np.abs(p - t).mean())
+
+
+@graded(COMPILE, 1)
+def test_compile_income_metric_accuracy(submission):
+    """Exercise 2: evaluate reports the accuracy of the 'income' output (predicted group = one-hot target's)."""
+    _expect_metric(submission, "income", "accuracy", "the share of people whose most probable income group is "
+                   "their one-hot target's", lambda p, t: (p.argmax(axis=-1) == t.argmax(axis=-1)).mean())
+
+
+@graded(COMPILE, 1)
+def test_compile_gender_metric_accuracy(submission):
+    """Exercise 2: evaluate reports the accuracy of the 'gender' output (prediction above 0.5 = target 1)."""
+    _expect_metric(submission, "gender", "accuracy", "the share of predictions on the right side of 0.5",
+                   lambda p, t: ((p > 0.5) == (t > 0.5)).mean())
 
 
 @graded(COMPILE, 1)
@@ -300,20 +389,34 @@ def test_balanced_weights_are_a_dict_of_floats(submission):
                                f"float(...)), it is {value!r} of type {type(value).__name__}.")
 
 
-@graded(WEIGHTS, 2)
-def test_balanced_weights_values(submission):
-    """Exercise 3: 1/variance of the ages, 1/entropy of the income groups, 1/entropy of gender (natural logs)."""
-    got = _weights(submission)
-    want = _reference(_targets())
-    hints = {"age": "1 / the variance of the ages (not the standard deviation)",
-             "income": "1 / the entropy of the income-group frequencies, natural log, skipping groups that never "
-                       "occur",
-             "gender": "1 / the entropy of (p, 1 - p), p the share of gender 1, natural log"}
-    for name in ("age", "income", "gender"):
-        try:
-            ok = bool(np.isclose(float(got[name]), want[name], rtol=1e-4))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise GradeFailure(f"{WEIGHTS}: the weight for '{name}' should be {hints[name]}: {want[name]:.5g} on the "
-                               f"grader's targets, it is {got[name]!r}.")
+def _expect_weight(submission: Submission, name: str, hint: str) -> None:
+    got = _weights(submission)[name]
+    want = _reference(_targets())[name]
+    try:
+        ok = bool(np.isclose(float(got), want, rtol=1e-4))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise GradeFailure(f"{WEIGHTS}: the weight for '{name}' should be {hint}: {want:.5g} on the grader's "
+                           f"targets, it is {got!r}.")
+
+
+@graded(WEIGHTS, 1)
+def test_balanced_age_weight_is_inverse_variance(submission):
+    """Exercise 3: the 'age' weight is 1 / the variance of the ages (the MSE of always predicting the mean)."""
+    _expect_weight(submission, "age", "1 / the variance of the ages (not the standard deviation; the mean squared "
+                                      "error of always predicting the mean age, so divided by n, not n - 1)")
+
+
+@graded(WEIGHTS, 1)
+def test_balanced_income_weight_is_inverse_entropy(submission):
+    """Exercise 3: the 'income' weight is 1 / the entropy of the income-group frequencies (natural log)."""
+    _expect_weight(submission, "income", "1 / the entropy -sum(p * log p) of the income-group frequencies p, "
+                                         "natural log, skipping groups that never occur")
+
+
+@graded(WEIGHTS, 1)
+def test_balanced_gender_weight_is_inverse_entropy(submission):
+    """Exercise 3: the 'gender' weight is 1 / the entropy of the two frequencies p and 1 - p (natural log)."""
+    _expect_weight(submission, "gender", "1 / the entropy of the two frequencies (p, 1 - p), p the share of "
+                                         "gender 1: -(p log p + (1 - p) log(1 - p)), natural log")

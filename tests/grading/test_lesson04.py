@@ -1,29 +1,40 @@
-"""Grader for lesson 04 — branches that merge: the Inception module (9 points).
+"""Grader for lesson 04 — branches that merge: the Inception module (12 points).
 
 ``inception_module(x, filters)`` is called on a symbolic tensor and the graph it adds is read back from the
-tensor it returns: the concatenation, the four branches (walked back layer by layer to ``x``) and what feeds each.
+tensor it returns: the concatenation, the four branches (walked back layer by layer to ``x``, each checked on its
+own: kernel sizes, where the stride sits, the pooling), what feeds each, and every convolution's filters,
+activation and padding.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import keras
 
-from gradekit.harness import GradeFailure, Submission, activation_name, fresh_session, graded, shape_str
+from gradekit.harness import (
+    GradeFailure,
+    Submission,
+    activation_name,
+    activation_step,
+    fresh_session,
+    graded,
+    shape_str,
+)
 
 EXERCISE = "inception_module"
-ACTIVATIONS = {"Activation", "ReLU", "Relu"}  # a separate activation layer (or keras.ops.relu) after a convolution
 PASS_THROUGH = {"BatchNormalization", "Dropout"}
 
-# The four branches, from x to the concatenation, as (kind, kernel, stride) per layer.
+# The four branches, from x to the concatenation, as (kind, kernel, strides) per layer.
 EXPECTED = {
-    "a": (("conv", 1, 2),),
-    "b": (("conv", 1, 1), ("conv", 3, 2)),
-    "c": (("pool", 3, 2), ("conv", 3, 1)),
-    "d": (("conv", 1, 1), ("conv", 3, 1), ("conv", 3, 2)),
+    "a": (("conv", (1, 1), (2, 2)),),
+    "b": (("conv", (1, 1), (1, 1)), ("conv", (3, 3), (2, 2))),
+    "c": (("pool", (3, 3), (2, 2)), ("conv", (3, 3), (1, 1))),
+    "d": (("conv", (1, 1), (1, 1)), ("conv", (3, 3), (1, 1)), ("conv", (3, 3), (2, 2))),
 }
+
+
+# ------------------------------------------------------------------------------------------------ reading the graph
 
 
 def _history(tensor: Any) -> tuple[Any, Any]:
@@ -80,34 +91,41 @@ def _walk(x: Any, tensor: Any, label: str) -> list[Any]:
 
 
 def _layers(steps: list[Any]) -> list[tuple[tuple, Any, str]]:
-    """Each convolution or pooling of a branch as ((kind, kernel, stride), layer, activation); an Activation/ReLU
-    layer right after a linear convolution counts as that convolution's activation."""
+    """Each layer of a branch as ((kind, kernel, strides), layer, activation), BatchNormalization and Dropout left
+    out. An activation layer (or op) right after a convolution without one counts as that convolution's activation;
+    anywhere else (after a convolution that already has one, after the pooling, on x) it is a layer of its own."""
     found: list[tuple[tuple, Any, str]] = []
     for op in steps:
-        kind = type(op).__name__
+        kind, activation = type(op).__name__, activation_step(op)
         if kind == "Conv2D":
-            found.append((("conv", op.kernel_size[0], op.strides[0]), op, activation_name(op)))
+            found.append((("conv", tuple(op.kernel_size), tuple(op.strides)), op, activation_name(op)))
         elif kind == "AveragePooling2D":
-            found.append((("pool", op.pool_size[0], op.strides[0]), op, "linear"))
-        elif kind in ACTIVATIONS:
-            act = "relu" if kind != "Activation" else activation_name(op)
-            if found and found[-1][2] == "linear":
-                found[-1] = (found[-1][0], found[-1][1], act)
-        elif kind in PASS_THROUGH:
-            continue
-        else:
-            found.append(((kind, None, None), op, "linear"))
+            found.append((("pool", tuple(op.pool_size), tuple(op.strides)), op, ""))
+        elif activation is not None and found and found[-1][0][0] == "conv" and found[-1][2] == "linear":
+            found[-1] = (found[-1][0], found[-1][1], activation)
+        elif activation is not None:
+            text = {"Activation": f"Activation('{activation}')",
+                    "ReLU": activation if activation.startswith("ReLU(") else "ReLU()"}.get(kind, f"{kind}")
+            found.append(((f"an extra {text}", None, None), op, ""))
+        elif kind not in PASS_THROUGH:
+            found.append(((kind, None, None), op, ""))
     return found
+
+
+def _size(pair: tuple) -> str:
+    return f"{pair[0]}×{pair[1]}"
 
 
 def _describe(signature: tuple) -> str:
     parts = []
-    for kind, kernel, stride in signature:
+    for kind, kernel, strides in signature:
         if kernel is None:
             parts.append(kind)
             continue
-        name = f"{kernel}×{kernel} " + ("convolution" if kind == "conv" else "average pooling")
-        parts.append(name + (f" (strides={stride})" if stride != 1 else ""))
+        name = f"{_size(kernel)} " + ("convolution" if kind == "conv" else "average pooling")
+        if strides != (1, 1):
+            name += f" (strides={strides[0] if strides[0] == strides[1] else strides})"
+        parts.append(name)
     return " → ".join(parts) or "x itself"
 
 
@@ -170,37 +188,76 @@ def test_inception_branches_fed_from_x(submission):
             owner[id(op)] = label
 
 
-@graded(EXERCISE, 3)
-def test_inception_branch_layers(submission):
-    """The four branches, in any order (/2: strides=2): 1×1/2; 1×1 → 3×3/2; 3×3 average pooling/2 → 3×3;
-    1×1 → 3×3 → 3×3/2."""
+def _expect_branch(submission: Submission, key: str) -> None:
+    """Branch ``key`` of the exercise is one of the concatenated branches."""
     _, branches = _branches(submission)
-    found = Counter(tuple(sig for sig, _, _ in layers) for _, _, layers in branches)
-    expected = Counter(EXPECTED.values())
-    missing, extra = expected - found, found - expected
-    if missing or extra:
-        want = "; ".join(f"{k}: {_describe(v)}" for k, v in EXPECTED.items())
-        lines = []
-        if missing:
-            lines.append("missing: " + "; ".join(_describe(s) for s in missing.elements()))
-        if extra:
-            lines.append("found instead: " + "; ".join(_describe(s) for s in extra.elements()))
-        raise GradeFailure(f"{EXERCISE}: the branches are not the four of the Inception module ({', '.join(lines)}). "
-                           f"Expected, each starting from x — {want}.")
+    found = [tuple(sig for sig, _, _ in layers) for _, _, layers in branches]
+    if EXPECTED[key] not in found:
+        listing = "; ".join(f"{i}: {_describe(signature)}" for i, signature in enumerate(found, start=1))
+        others = [k for k in EXPECTED if k != key and EXPECTED[k] in found]
+        raise GradeFailure(f"{EXERCISE}: none of the concatenated branches is branch {key}, "
+                           f"x → {_describe(EXPECTED[key])}. The concatenated branches are — {listing}"
+                           f"{' (branches ' + ', '.join(others) + ' are there)' if others else ''}. Build branch "
+                           f"{key} from x with exactly these layers, with strides=2 only where it says so.")
 
 
 @graded(EXERCISE, 1)
-def test_inception_conv_settings(submission):
-    """Every convolution of the module has `filters` filters and a ReLU activation."""
-    filters = 5
+def test_inception_branch_a(submission):
+    """Branch a: a 1×1 convolution with strides=2, from x."""
+    _expect_branch(submission, "a")
+
+
+@graded(EXERCISE, 1)
+def test_inception_branch_b(submission):
+    """Branch b: a 1×1 convolution, then a 3×3 convolution with strides=2, from x."""
+    _expect_branch(submission, "b")
+
+
+@graded(EXERCISE, 1)
+def test_inception_branch_c(submission):
+    """Branch c: a 3×3 average pooling with strides=2, then a 3×3 convolution, from x."""
+    _expect_branch(submission, "c")
+
+
+@graded(EXERCISE, 1)
+def test_inception_branch_d(submission):
+    """Branch d: a 1×1 convolution, then a 3×3 convolution, then a 3×3 convolution with strides=2, from x."""
+    _expect_branch(submission, "d")
+
+
+def _convolutions(submission: Submission, filters: int = 4) -> list[tuple[str, Any, str]]:
+    """Every convolution of the module: (its branch's label, the layer, its activation)."""
     _, branches = _branches(submission, (8, 8, 3), filters)
+    return [(label, op, act) for label, _, layers in branches for (kind, _, _), op, act in layers if kind == "conv"]
+
+
+@graded(EXERCISE, 1)
+def test_inception_conv_filters(submission):
+    """Every convolution of the module has `filters` filters."""
+    filters = 5
+    for label, op, _ in _convolutions(submission, filters):
+        if op.filters != filters:
+            raise GradeFailure(f"{EXERCISE}: with filters={filters}, '{op.name}' in {label} has {op.filters} "
+                               "filters; every convolution of the module uses the `filters` argument.")
+
+
+@graded(EXERCISE, 1)
+def test_inception_conv_relu(submission):
+    """Every convolution of the module has a ReLU activation."""
+    for label, op, act in _convolutions(submission):
+        if act != "relu":
+            raise GradeFailure(f"{EXERCISE}: '{op.name}' in {label} has activation '{act}'; every convolution "
+                               "of the module needs activation='relu' (or a plain ReLU layer right after it).")
+
+
+@graded(EXERCISE, 1)
+def test_inception_padding_same(submission):
+    """Every convolution, and the average pooling, has padding="same"."""
+    _, branches = _branches(submission)
     for label, _, layers in branches:
-        for (kind, _, _), op, act in layers:
-            if kind != "conv":
-                continue
-            if op.filters != filters:
-                raise GradeFailure(f"{EXERCISE}: with filters={filters}, '{op.name}' in {label} has {op.filters} "
-                                   "filters; every convolution of the module uses the `filters` argument.")
-            if act != "relu":
-                raise GradeFailure(f"{EXERCISE}: '{op.name}' in {label} has activation '{act}'; every convolution "
-                                   "of the module needs activation='relu'.")
+        for (kind, kernel, _), op, _ in layers:
+            if kind in ("conv", "pool") and op.padding != "same":
+                what = "the average pooling" if kind == "pool" else f"the {_size(kernel)} convolution '{op.name}'"
+                even = " (a 1×1 one too)" if kernel == (1, 1) else ""
+                raise GradeFailure(f"{EXERCISE}: {what} in {label} has padding='{op.padding}'; every convolution"
+                                   f"{even} and the pooling of the module take padding='same'.")

@@ -79,7 +79,7 @@ def test_stored_notebook_is_clean(path):
 
 def test_the_classroom_reads_the_same_tests_and_points_as_pytest():
     """classroom.course_tests reads the graders without running them; it must agree with the graders' marks."""
-    from grading import classroom
+    from gradekit import classroom
 
     listed = {(t.lesson, t.name): (t.exercise, t.points, t.hidden) for t in classroom.course_tests()}
     marked = {}
