@@ -166,7 +166,9 @@ class Packer:
         if len(self.nodes) >= MAX_NODES:
             raise EvidenceError("the graph has too many layer calls to be graded")
         operation = node.operation
-        if type(operation).__name__ == "InputLayer":
+        if type(operation).__name__ == "InputLayer" and id(operation) in self._given:
+            record = {"given_input": self._given[id(operation)]}
+        elif type(operation).__name__ == "InputLayer":
             t = node.outputs[0]
             record = {"input": {"shape": list(t.shape), "dtype": str(t.dtype), "name": operation.name,
                                 "sparse": bool(getattr(t, "sparse", False))}}
@@ -330,6 +332,13 @@ def given_objects(args: Any, kwargs: Any) -> list[Any]:
             if hasattr(value, "_flatten_layers"):
                 for layer in value._flatten_layers(include_self=False, recursive=True):
                     add(layer)
+            if isinstance(value, keras.Model):  # its InputLayers: reusing model.inputs reuses them
+                try:
+                    inputs = list(value.inputs or [])
+                except (AttributeError, ValueError):  # a Sequential that was never built
+                    inputs = []
+                for tensor in inputs:
+                    add(tensor._keras_history.operation)
 
     walk(args)
     walk(kwargs)
@@ -508,7 +517,12 @@ class Unpacker:
         self._building.add(("node", index))
         record = self.doc["nodes"][index]
         keras = self.keras
-        if "input" in record:
+        if "given_input" in record:
+            k = record["given_input"]
+            if not (isinstance(k, int) and 0 <= k < len(self.given) and type(self.given[k]).__name__ == "InputLayer"):
+                raise EvidenceError("the answer refers to an input it was not given")
+            outputs = [self.given[k].output]
+        elif "input" in record:
             spec = record["input"]
             shape = spec.get("shape")
             if not isinstance(shape, list) or not all(d is None or (isinstance(d, int) and 0 <= d <= MAX_CONFIG_INT)

@@ -453,7 +453,22 @@ def activation_step(operation: Any) -> str | None:
             ("max_value", getattr(operation, "max_value", None), None),
             ("threshold", getattr(operation, "threshold", 0.0), 0.0)) if value is not None and value != default]
         return f"ReLU({', '.join(changed)})" if changed else "relu"
-    return {"Softmax": "softmax", "Relu": "relu", "Sigmoid": "sigmoid"}.get(kind)  # layers.Softmax, keras.ops.*
+    return {"Softmax": "softmax", "Relu": "relu", "Sigmoid": "sigmoid",  # layers.Softmax, keras.ops.*
+            "LeakyReLU": "leaky_relu", "ELU": "elu", "PReLU": "prelu"}.get(kind)
+
+
+IDEMPOTENT_ACTIVATIONS = {"relu"}  # f(f(x)) == f(x): Dense(relu) followed by ReLU() is still relu
+
+
+def composed_activation(activations: list[str]) -> str:
+    """Activations applied one after the other, as one name: [] and ['linear'] read 'linear', ['linear', 'relu']
+    reads 'relu', ['relu', 'relu'] reads 'relu', ['relu', 'sigmoid'] reads 'relu then sigmoid'."""
+    steps: list[str] = []
+    for name in activations:
+        if name == "linear" or (steps and steps[-1] == name and name in IDEMPOTENT_ACTIVATIONS):
+            continue
+        steps.append(name)
+    return " then ".join(steps) or "linear"
 
 
 PASS_THROUGH = ("Dropout", "InputLayer")
@@ -526,9 +541,10 @@ def compiled_losses(model: keras.Model) -> dict[str, tuple[str, float]]:
                            "loss_weights=...) before returning it.")
     compile_loss = model._compile_loss
     if not compile_loss.built:
-        batch = [np.zeros((2,) + tuple(2 if d is None else d for d in t.shape[1:]), dtype=str(t.dtype))
-                 for t in model.inputs]
-        y_pred = model(batch if len(batch) > 1 else batch[0])
+        # a dict keyed by input names fits a model whose inputs are a list and one whose inputs are a dict
+        batch = {t.name: np.zeros((2,) + tuple(2 if d is None else d for d in t.shape[1:]), dtype=str(t.dtype))
+                 for t in model.inputs}
+        y_pred = model(batch)
         y_true = keras.tree.map_structure(keras.ops.zeros_like, y_pred)
         try:
             compile_loss.build(y_true, y_pred)

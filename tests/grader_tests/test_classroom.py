@@ -190,7 +190,7 @@ def test_a_file_that_is_not_a_notebook_fails_with_the_reason(tmp_path):
 
 
 def test_exiting_in_a_cell_costs_only_its_exercise(tmp_path):
-    cells = {"build_functional_mlp": "import os\nos._exit(0)\n"}
+    cells = {"build_functional_mlp": "import os\nos._exit(0)\n\n\ndef build_functional_mlp():\n    pass\n"}
     report = grade(notebook_with(tmp_path, cells))
     exercises = by_exercise(report)
     assert all(t["earned"] == 0 and "stopped" in t["feedback"] for t in exercises["build_functional_mlp"])

@@ -16,13 +16,18 @@ L = keras.layers
 # ------------------------------------------------------------------ build_functional_mlp: wrong answers
 
 
-def mlp(hidden=(32, 32), out_act="softmax", name="pixels", shape=(64,), dtype="float32", trainable=True):
+def mlp(hidden=(32, 32), out_act="softmax", name="pixels", shape=(64,), dtype="float32", trainable=True,
+        hidden_act="relu", then=None, out_name="digit"):
+    """A builder with one thing changed (the defaults give the correct model); ``then``: an activation layer
+    added after the first hidden Dense."""
     def build():
         inp = keras.Input(shape, name=name, dtype=dtype)
-        x = inp
-        for units in hidden:
-            x = L.Dense(units, activation="relu", trainable=trainable)(x)
-        return keras.Model(inp, L.Dense(10, activation=out_act, name="digit", trainable=trainable)(x))
+        x = L.Flatten()(inp) if len(shape) > 1 else inp
+        for i, units in enumerate(hidden):
+            x = L.Dense(units, activation=hidden_act, trainable=trainable)(x)
+            if then and i == 0:
+                x = L.Activation(then)(x)
+        return keras.Model(inp, L.Dense(10, activation=out_act, name=out_name, trainable=trainable)(x))
     return build
 
 
@@ -44,6 +49,14 @@ def mlp_with_activation_layers():
     hidden = L.Activation("relu")(L.Dense(units=32)(hidden))
     probabilities = L.Activation("softmax", name="digit")(L.Dense(10)(hidden))
     return keras.Model(inputs=[image], outputs=probabilities)
+
+
+def mlp_with_ops_and_extra_relu():
+    pixels = keras.Input(shape=(64,), name="pixels", dtype="float32")
+    x = L.Dense(32, activation=keras.activations.relu)(pixels)  # a function instead of a name
+    x = L.ReLU()(L.Dense(32, activation="relu")(x))  # relu twice is still relu
+    x = L.Dropout(0.1)(x)
+    return keras.Model(pixels, L.Softmax(name="digit")(L.Dense(10, name="logits")(x)))
 
 
 # ------------------------------------------------------------------ to_functional
@@ -70,6 +83,47 @@ def to_functional_copied_weights(model):
 def to_functional_calls_model(model):
     inp = keras.Input(shape=model.input_shape[1:])
     return keras.Model(inp, model(inp))
+
+
+def to_functional_reuses_input(model):
+    return keras.Model(model.inputs, model.outputs)
+
+
+def to_functional_hard_coded_shape(model):
+    x = inp = keras.Input((64,))
+    for layer in model.layers:
+        x = layer(x)
+    return keras.Model(inp, x)
+
+
+def to_functional_fixed_batch(model):
+    x = inp = keras.Input(batch_shape=(8,) + tuple(model.input_shape[1:]))
+    for layer in model.layers:
+        x = layer(x)
+    return keras.Model(inp, x)
+
+
+def to_functional_skips_dropout(model):
+    x = inp = keras.Input(model.input_shape[1:])
+    for layer in model.layers:
+        if not isinstance(layer, L.Dropout):  # "it does nothing at inference anyway"
+            x = layer(x)
+    return keras.Model(inp, x)
+
+
+def to_functional_extra_layer(model):
+    x = inp = keras.Input(model.input_shape[1:])
+    for layer in model.layers:
+        x = layer(x)
+    return keras.Model(inp, L.Dropout(0.2)(x))
+
+
+def to_functional_by_index(model):
+    features = keras.layers.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype, name="features")
+    outputs = features
+    for i in range(len(model.layers)):
+        outputs = model.get_layer(index=i)(outputs)
+    return keras.models.Model(inputs=[features], outputs=[outputs], name="rebuilt")
 
 
 def to_functional_reduce(model):
@@ -107,6 +161,33 @@ def extractor_own_input(model, layer_name):
 def extractor_by_search(model, layer_name):
     [target] = [layer for layer in model.layers if layer.name == layer_name]
     return keras.Model(inputs=model.input, outputs=target.output)
+
+
+def extractor_listed(model, layer_name):
+    return keras.models.Model(inputs=list(model.inputs), outputs=[model.get_layer(name=layer_name).output],
+                              name="features")
+
+
+def extractor_new_input_same_name(model, layer_name):
+    inp = keras.Input((64,), name="pixels")  # looks like model.inputs, but is a new Input
+    x = inp
+    for layer in model.layers[1:]:
+        x = layer(x)
+        if layer.name == layer_name:
+            break
+    return keras.Model(inp, x)
+
+
+def extractor_first_input_only(model, layer_name):
+    return keras.Model(model.inputs[0], model.get_layer(layer_name).output)
+
+
+def extractor_also_model_output(model, layer_name):
+    return keras.Model(model.inputs, [model.get_layer(layer_name).output, model.outputs[0]])
+
+
+def extractor_through_dropout(model, layer_name):
+    return keras.Model(model.inputs, L.Dropout(0.5)(model.get_layer(layer_name).output))
 
 
 # ------------------------------------------------------------------ SimpleDense
@@ -195,26 +276,62 @@ WRONG = {
         Wrong("no-return", {"build_functional_mlp": lambda: None},
               {"test_mlp_input": "returned NoneType.*forget to return", "test_mlp_learns": "returned NoneType"}),
         Wrong("not-implemented", {"build_functional_mlp": stub}, {"test_mlp_output": "not implemented yet"}),
+        Wrong("tanh-hidden", {"build_functional_mlp": mlp(hidden_act="tanh")},
+              {"test_mlp_hidden_layers": r"found Dense\(32, tanh\) → Dense\(32, tanh\)"}),
+        Wrong("sigmoid-after-relu", {"build_functional_mlp": mlp(then="sigmoid")},
+              {"test_mlp_hidden_layers": r"found Dense\(32, relu then sigmoid\) → Dense\(32, relu\)"}),
+        Wrong("output-misnamed", {"build_functional_mlp": mlp(out_name="probabilities")},
+              {"test_mlp_output": "no output named 'digit'"}),
+        Wrong("image-input", {"build_functional_mlp": mlp(shape=(8, 8))},
+              {"test_mlp_input": r"shape \(None, 64\)", "test_mlp_hidden_layers": "'flatten' \(Flatten\)",
+               "test_mlp_learns": "training the model from build_functional_mlp raised ValueError"}),
     ],
     "to_functional": [
         Wrong("returns-the-sequential", {"to_functional": to_functional_returns_same},
               {"test_to_functional_is_new_functional_model": "returned a Sequential"}),
         Wrong("new-layers", {"to_functional": to_functional_new_layers},
               {"test_to_functional_same_predictions": "predicts different values",
-               "test_to_functional_shares_weights": "weights of its own"}),
+               "test_to_functional_shares_weights": "weights of its own",
+               "test_to_functional_no_new_layers": r"new layers \('dense(_\d+)?' \(Dense\)",
+               "test_to_functional_calls_layers_in_order": r"'dense(_\d+)?' \(new\)"}),
         Wrong("copied-weights", {"to_functional": to_functional_copied_weights},
               {"test_to_functional_shares_weights": "weights of its own"}),
         Wrong("missing", {}, {"test_to_functional_same_predictions": "defines no 'to_functional'"}),
+        Wrong("calls-the-sequential", {"to_functional": to_functional_calls_model},
+              {"test_to_functional_calls_layers_in_order": "Sequential model 'classic' itself, called as one layer"}),
+        Wrong("reuses-the-sequential-input", {"to_functional": to_functional_reuses_input},
+              {"test_to_functional_new_input": r"Sequential model's own input \(model.inputs\)"}),
+        Wrong("hard-coded-shape", {"to_functional": to_functional_hard_coded_shape},
+              {"test_to_functional_input_shape": r"value 5, but received input with shape \(None, 64\)",
+               "test_to_functional_same_predictions": "value 5"}),
+        Wrong("fixed-batch-size", {"to_functional": to_functional_fixed_batch},
+              {"test_to_functional_input_shape": r"shape \(None, 64\) \(batch first\), it has \(8, 64\)"}),
+        Wrong("skips-dropout", {"to_functional": to_functional_skips_dropout},
+              {"test_to_functional_calls_layers_in_order": r"'dropout.*found 'dense_\d+' → 'dense_\d+'\. "}),
+        Wrong("extra-dropout", {"to_functional": to_functional_extra_layer},
+              {"test_to_functional_no_new_layers": r"new layers \('dropout_\d+' \(Dropout\)\)",
+               "test_to_functional_calls_layers_in_order": r"'dropout_\d+' \(new\)"}),
     ],
     "feature_extractor": [
         Wrong("hard-coded-layer", {"feature_extractor": extractor_hard_coded},
               {"test_feature_extractor_outputs": "layer_name='hidden_2'",
                "test_feature_extractor_shares_weights": "not the given model's own variables"}),
         Wrong("new-layers", {"feature_extractor": extractor_new_layers},
-              {"test_feature_extractor_outputs": "is not that layer's output",
-               "test_feature_extractor_shares_weights": "not the given model's own variables"}),
+              {"test_feature_extractor_outputs": r"produced by a new layer 'hidden_1' \(a copy\)",
+               "test_feature_extractor_shares_weights": r"not the given model's own \('hidden_1' \(Dense\)"}),
         Wrong("own-input", {"feature_extractor": extractor_own_input},
               {"test_feature_extractor_inputs": "model.inputs"}),
+        Wrong("new-input-with-the-same-name", {"feature_extractor": extractor_new_input_same_name},
+              {"test_feature_extractor_inputs": r"it takes 'pixels' \(a new Input\); use model.inputs itself"}),
+        Wrong("first-input-only", {"feature_extractor": extractor_first_input_only},
+              {"test_feature_extractor_inputs": r"on a model with the inputs 'pixels', 'extra', .* all of the "
+                                                r"model's inputs"}),
+        Wrong("also-the-model-output", {"feature_extractor": extractor_also_model_output},
+              {"test_feature_extractor_outputs": "should have one output, that layer's output; it has 2"}),
+        Wrong("features-through-dropout", {"feature_extractor": extractor_through_dropout},
+              {"test_feature_extractor_outputs": r"produced by 'dropout.*' \(Dropout\), not by the given model's layer "
+                                                 r"'hidden_1' itself",
+               "test_feature_extractor_shares_weights": r"not the given model's own \('dropout"}),
     ],
     "SimpleDense": [
         Wrong("config-without-arguments", {"SimpleDense": DenseBadConfig},
@@ -231,9 +348,10 @@ WRONG = {
 }
 
 RIGHT = {
-    "build_functional_mlp": [{"build_functional_mlp": mlp_with_activation_layers}],
-    "to_functional": [{"to_functional": to_functional_calls_model}, {"to_functional": to_functional_reduce}],
-    "feature_extractor": [{"feature_extractor": extractor_by_search}],
+    "build_functional_mlp": [{"build_functional_mlp": mlp_with_activation_layers},
+                             {"build_functional_mlp": mlp_with_ops_and_extra_relu}],
+    "to_functional": [{"to_functional": to_functional_reduce}, {"to_functional": to_functional_by_index}],
+    "feature_extractor": [{"feature_extractor": extractor_by_search}, {"feature_extractor": extractor_listed}],
     "SimpleDense": [{"SimpleDense": DenseWrittenDifferently}],
 }
 

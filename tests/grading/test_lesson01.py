@@ -1,4 +1,4 @@
-"""Grader for lesson 01 — from Sequential to the functional API (20 points)."""
+"""Grader for lesson 01 — from Sequential to the functional API (24 points)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,64 @@ from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,
+    activation_step,
+    composed_activation,
     close,
-    dense_chain,
     expect_inputs,
     expect_outputs,
     fresh_session,
     graded,
+    parents,
+    producer,
     random_batch,
     same_variables,
+    shape_str,
 )
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def dense_stack(model: keras.Model, exercise: str) -> list[tuple[int | None, str]]:
+    """Walk back from the (first) output to the input: the (units, activation) of each Dense, in input-to-output
+    order. Activation layers after a Dense are folded into its activation, composed with the Dense's own
+    (``Dense(32, activation='relu')`` and ``Dense(32)`` + ``ReLU()`` both read ``(32, 'relu')``, but
+    ``Dense(32, activation='relu')`` + ``Activation('sigmoid')`` reads ``(32, 'relu then sigmoid')``); Dropout is
+    skipped; an activation layer with no Dense before it reads ``(None, activation)``. Raises GradeFailure where
+    the graph branches or holds another kind of layer."""
+    layer = producer(model.outputs[0])
+    stack: list[tuple[int | None, str]] = []
+    after: list[str] = []  # activation layers met since the last Dense, in input-to-output order
+    while True:
+        kind = type(layer).__name__
+        if kind == "Dense":
+            stack.append((layer.units, composed_activation([activation_name(layer)] + after)))
+            after = []
+        elif activation_step(layer) is not None:
+            after.insert(0, activation_step(layer))
+        elif kind == "InputLayer":
+            break
+        elif kind != "Dropout":
+            raise GradeFailure(f"{exercise}: the stack should hold only Dense layers (and their activations), but "
+                               f"it contains '{layer.name}' ({kind}).")
+        feeding = parents(model, layer)
+        if not feeding or not feeding[0]:
+            break
+        if len(feeding) != 1 or len(feeding[0]) != 1:
+            raise GradeFailure(f"{exercise}: '{layer.name}' is called more than once or receives several tensors; "
+                               "a plain stack has one path from the input to the output.")
+        layer = feeding[0][0]
+    if after:
+        stack.append((None, composed_activation(after)))
+    return list(reversed(stack))
+
+
+def describe_stack(stack: list[tuple[int | None, str]]) -> str:
+    return " → ".join(f"Dense({u}, {a})" if u is not None else f"an activation layer ({a})"
+                      for u, a in stack) or "no Dense layers"
+
+
+def input_layer(tensor) -> keras.layers.Layer:
+    """The InputLayer a model input tensor comes from (the same object where a handed-in model's input is reused)."""
+    return producer(tensor)
 
 # ---------------------------------------------------------------------------------------------- exercise 1
 
@@ -40,21 +89,22 @@ def test_mlp_output(submission):
     """Exercise 1: one output, the layer 'digit', of shape (None, 10) with softmax."""
     model = _mlp(submission)
     expect_outputs(model, [("digit", (None, 10))], "build_functional_mlp")
-    chain = dense_chain(model)
-    if not chain or chain[-1][1] != "softmax":
-        raise GradeFailure("build_functional_mlp: the output layer needs activation='softmax' so that the 10 "
-                           "outputs are class probabilities.")
+    stack = dense_stack(model, "build_functional_mlp")
+    if not stack or stack[-1] != (10, "softmax"):
+        found = describe_stack(stack[-1:])
+        raise GradeFailure(f"build_functional_mlp: the output layer should be Dense(10) with activation='softmax' "
+                           f"so that the 10 outputs are class probabilities; it is {found}.")
 
 
 @graded("build_functional_mlp", 2)
 def test_mlp_hidden_layers(submission):
     """Exercise 1: the layers from input to output are Dense(32, relu) → Dense(32, relu) → Dense(10, softmax)."""
-    chain = dense_chain(_mlp(submission))
+    stack = dense_stack(_mlp(submission), "build_functional_mlp")
     expected = [(32, "relu"), (32, "relu"), (10, "softmax")]
-    if chain != expected:
-        found = " → ".join(f"Dense({u}, {a})" for u, a in chain) or "no Dense layers"
+    if stack != expected:
         raise GradeFailure(f"build_functional_mlp: expected Dense(32, relu) → Dense(32, relu) → "
-                           f"Dense(10, softmax), found {found}.")
+                           f"Dense(10, softmax), found {describe_stack(stack)}; give each hidden Dense(32) "
+                           "activation='relu' and nothing else.")
 
 
 @graded("build_functional_mlp", 1)
@@ -76,9 +126,10 @@ def test_mlp_learns(submission):
     x = rng.random((256, 64)).astype("float32")
     y = (x[:, :10].argmax(axis=1)).astype("int64")  # a learnable rule: which of the first ten pixels is brightest
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    before = float(model.evaluate(x, y, verbose=0))
-    model.fit(x, y, epochs=20, batch_size=64, verbose=0)
-    after = float(model.evaluate(x, y, verbose=0))
+    what = "training the model from build_functional_mlp"
+    before = float(submission.run(what, model.evaluate, x, y, verbose=0))
+    submission.run(what, model.fit, x, y, epochs=20, batch_size=64, verbose=0)
+    after = float(submission.run(what, model.evaluate, x, y, verbose=0))
     if not after < 0.8 * before:
         raise GradeFailure(f"build_functional_mlp: 20 epochs of training took the loss from {before:.3f} only to "
                            f"{after:.3f}; check the activations (softmax on the output, relu inside).")
@@ -138,6 +189,69 @@ def test_to_functional_shares_weights(submission):
                                "model's layers (model.layers) instead of creating new layers or copying weights.")
 
 
+@graded("to_functional", 1)
+def test_to_functional_new_input(submission):
+    """Exercise 2: the new model starts from a new keras.Input, not from the Sequential model's own input."""
+    for seq, model in _converted(submission):
+        own = {id(input_layer(t)) for t in seq.inputs}
+        if any(id(input_layer(t)) in own for t in model.inputs):
+            raise GradeFailure(f"to_functional: for the Sequential model '{seq.name}' the new model starts from the "
+                               "Sequential model's own input (model.inputs); create a new "
+                               "keras.Input(shape=model.input_shape[1:]) and call the layers on it.")
+
+
+@graded("to_functional", 1)
+def test_to_functional_input_shape(submission):
+    """Exercise 2: the new model has one input, of the Sequential model's input shape (tried on two models)."""
+    for seq, model in _converted(submission):
+        want = tuple(seq.input_shape)
+        found = [tuple(t.shape) for t in model.inputs]
+        if found != [want]:
+            shapes = ", ".join(shape_str(f) for f in found) or "none"
+            raise GradeFailure(f"to_functional: for the Sequential model '{seq.name}' the new model should have one "
+                               f"input of shape {shape_str(want)} (batch first), it has {shapes}; create it with "
+                               "keras.Input(shape=model.input_shape[1:]).")
+
+
+@graded("to_functional", 1)
+def test_to_functional_no_new_layers(submission):
+    """Exercise 2: no new layers: apart from its Input, the new model holds only the Sequential model's layers."""
+    for seq, model in _converted(submission):
+        own = {id(layer) for layer in seq.layers} | {id(seq)}
+        new = [layer for layer in model.layers if id(layer) not in own and type(layer).__name__ != "InputLayer"]
+        if new:
+            names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in new)
+            raise GradeFailure(f"to_functional: for the Sequential model '{seq.name}' the new model holds new layers "
+                               f"({names}); call only the Sequential model's own layers (model.layers), and add "
+                               "no layers of your own.")
+
+
+@graded("to_functional", 1)
+def test_to_functional_calls_layers_in_order(submission):
+    """Exercise 2: the Sequential model's own layers are called one after the other on the new Input, each on
+    the previous one's output."""
+    for seq, model in _converted(submission):
+        path, layer = [], producer(model.outputs[0]) if len(model.outputs) == 1 else None
+        while layer is not None and type(layer).__name__ != "InputLayer":
+            path.append(layer)
+            calls = parents(model, layer)
+            layer = calls[0][0] if len(calls) == 1 and len(calls[0]) == 1 else None
+        path.reverse()
+        if layer is not None and len(path) == len(seq.layers) and all(a is b for a, b in zip(path, seq.layers)):
+            continue
+        wanted = " → ".join(f"'{layer.name}'" for layer in seq.layers)
+        if any(step is seq for step in path):
+            found = f"the Sequential model '{seq.name}' itself, called as one layer"
+        else:
+            found = " → ".join(f"'{step.name}'" + ("" if any(step is own for own in seq.layers) else " (new)")
+                               for step in path) or "no layers"
+            if layer is None:
+                found += " (then a layer called more than once or receiving several tensors)"
+        raise GradeFailure(f"to_functional: from the new Input the model should call the Sequential model's layers "
+                           f"{wanted}, one after the other; found {found}. Loop over model.layers, every one of "
+                           "them (Dropout too), calling each on the previous output.")
+
+
 # ---------------------------------------------------------------------------------------------- exercise 3
 
 
@@ -150,14 +264,35 @@ def _trained_like_model() -> keras.Model:
     return keras.Model(pixels, out, name="given")
 
 
+def _two_input_model() -> keras.Model:
+    """A given model with two inputs, whose layer 'joined' reads both."""
+    fresh_session()
+    image, extra = keras.Input((64,), name="pixels"), keras.Input((5,), name="extra")
+    joined = keras.layers.Dense(8, activation="relu", name="joined")(keras.layers.concatenate([image, extra]))
+    out = keras.layers.Dense(10, activation="softmax", name="digit")(joined)
+    return keras.Model([image, extra], out, name="given_two_inputs")
+
+
 @graded("feature_extractor", 2)
 def test_feature_extractor_outputs(submission):
-    """Exercise 3: the extractor outputs exactly the named inner layer's activations (tried on two layers)."""
+    """Exercise 3: the extractor has one output, the named inner layer's own output (tried on two layers)."""
     model = _trained_like_model()
     x = random_batch((6, 64), seed=3)
     for name in ("hidden_1", "hidden_2"):
         extractor = submission.model("feature_extractor", model, name)
-        reference = keras.Model(model.inputs, model.get_layer(name).output)
+        layer = model.get_layer(name)
+        if len(extractor.outputs) != 1:
+            raise GradeFailure(f"feature_extractor: for layer_name='{name}' the extractor should have one output, "
+                               f"that layer's output; it has {len(extractor.outputs)}. Use "
+                               "model.get_layer(layer_name).output as its outputs.")
+        made_by = producer(extractor.outputs[0])
+        if made_by is not layer:
+            what = (f"a new layer '{made_by.name}' (a copy)" if made_by.name == name
+                    else f"'{made_by.name}' ({type(made_by).__name__})")
+            raise GradeFailure(f"feature_extractor: for layer_name='{name}' the output is produced by {what}, not by "
+                               f"the given model's layer '{name}' itself; use model.get_layer(layer_name).output as "
+                               "it is.")
+        reference = keras.Model(model.inputs, layer.output)
         try:
             got = extractor.predict(x, verbose=0)
         except Exception as error:  # noqa: BLE001
@@ -171,9 +306,17 @@ def test_feature_extractor_outputs(submission):
 
 @graded("feature_extractor", 1)
 def test_feature_extractor_shares_weights(submission):
-    """Exercise 3: the extractor reuses the model's trained layers: its variables are the model's own."""
+    """Exercise 3: the extractor reuses the model's trained layers (no copies, no new layers): its layers and
+    variables are the model's own."""
     model = _trained_like_model()
     extractor = submission.model("feature_extractor", model, "hidden_2")
+    own = {id(layer) for layer in model.layers}
+    new = [layer for layer in extractor.layers if id(layer) not in own and type(layer).__name__ != "InputLayer"]
+    if new:
+        names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in new)
+        raise GradeFailure(f"feature_extractor: the extractor holds layers that are not the given model's own "
+                           f"({names}); build it from model.inputs and model.get_layer(layer_name).output, which "
+                           "reuse the trained layers, instead of copies or new layers.")
     wanted = model.get_layer("hidden_1").weights + model.get_layer("hidden_2").weights
     if not same_variables(extractor.weights, wanted):
         raise GradeFailure("feature_extractor: the extractor's weights are not the given model's own variables "
@@ -183,12 +326,24 @@ def test_feature_extractor_shares_weights(submission):
 
 @graded("feature_extractor", 1)
 def test_feature_extractor_inputs(submission):
-    """Exercise 3: the extractor's inputs are the given model's inputs."""
-    model = _trained_like_model()
-    extractor = submission.model("feature_extractor", model, "hidden_1")
-    if [t.name for t in extractor.inputs] != [t.name for t in model.inputs] or \
-            [tuple(t.shape) for t in extractor.inputs] != [tuple(t.shape) for t in model.inputs]:
-        raise GradeFailure("feature_extractor: the extractor should take model.inputs as its inputs.")
+    """Exercise 3: the extractor's inputs are the given model's own inputs, all of them (model.inputs; tried on a
+    model with one input and on one with two)."""
+    for model, name in ((_trained_like_model(), "hidden_1"), (_two_input_model(), "joined")):
+        names = ", ".join(f"'{t.name}'" for t in model.inputs)
+        try:
+            extractor = submission.model("feature_extractor", model, name)
+        except GradeFailure as failure:
+            if len(model.inputs) == 1:
+                raise
+            raise GradeFailure(f"feature_extractor: on a model with the inputs {names}, {failure} The extractor "
+                               "should take all of the model's inputs: use model.inputs.") from None
+        found = [input_layer(t) for t in extractor.inputs]
+        wanted = [input_layer(t) for t in model.inputs]
+        if len(found) != len(wanted) or any(all(f is not w for f in found) for w in wanted):
+            new = ", ".join(f"'{layer.name}'" + ("" if any(layer is w for w in wanted) else " (a new Input)")
+                            for layer in found) or "none"
+            raise GradeFailure(f"feature_extractor: the extractor should take the given model's own inputs "
+                               f"({names}), it takes {new}; use model.inputs itself, not new keras.Input tensors.")
 
 
 # ---------------------------------------------------------------------------------------------- exercise 4

@@ -1,4 +1,4 @@
-"""Grader for lesson 02 — multi-input models (18 points).
+"""Grader for lesson 02 — multi-input models (21 points).
 
 ``build_qa_model`` is built at the classic sizes and at small ones, and its graph is read back: the two inputs,
 each one's own ``Embedding`` → ``LSTM`` branch, the concatenation, the softmax; a padding test checks the masks.
@@ -17,6 +17,8 @@ from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,
+    activation_step,
+    composed_activation,
     compiled_losses,
     expect_inputs,
     expect_outputs,
@@ -29,7 +31,22 @@ from gradekit.harness import (
 QA = "build_qa_model"
 HEADLINE = "build_headline_model"
 SKIPPED = {"Dropout"}  # layers a path may pass through without changing what it computes
-ACTIVATION_LAYERS = {"Activation", "Softmax", "ReLU"}
+ACTIVATION_LAYERS = {"Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "PReLU"}
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+def loss_options(model: keras.Model) -> dict[str, dict[str, Any]]:
+    """Per output name, the options of its compiled loss (``from_logits``, ``label_smoothing``, ...; empty for a
+    plain loss function). Call after :func:`compiled_losses`, which resolves the losses."""
+    options = {}
+    for entry in model._compile_loss._flat_losses:
+        try:
+            config = entry.loss.get_config()
+        except Exception:  # noqa: BLE001 - a loss without a config has no options
+            config = {}
+        options[entry.name] = config if isinstance(config, dict) else {}
+    return options
 
 
 # ------------------------------------------------------------------------------------------------ reading graphs
@@ -50,15 +67,17 @@ def back(model: keras.Model, layer: Any) -> Any:
 
 
 def head(model: keras.Model, layer: Any) -> tuple[Any, str]:
-    """For an output layer: the Dense that computes it and its activation (an activation layer after it counts)."""
-    activation = None
-    if type(layer).__name__ in ACTIVATION_LAYERS:
-        activation = {"Softmax": "softmax", "ReLU": "relu"}.get(type(layer).__name__) or activation_name(layer)
+    """For a layer that ends a Dense: the Dense and the activation it ends with, activation layers after it folded
+    in (Dropout between them skipped): ``Dense(1, activation='sigmoid')`` and ``Dense(1)`` +
+    ``Activation('sigmoid')`` both read 'sigmoid', ``Dense(64, activation='relu')`` + ``Activation('sigmoid')``
+    reads 'relu then sigmoid'. The activation reads '?' where no Dense is found."""
+    after: list[str] = []
+    while layer is not None and activation_step(layer) is not None:
+        after.insert(0, activation_step(layer))
         layer = back(model, layer)
     if type(layer).__name__ != "Dense":
         return layer, "?"
-    own = activation_name(layer)
-    return layer, activation if activation and own == "linear" else own
+    return layer, composed_activation([activation_name(layer)] + after)
 
 
 def output_layer(model: keras.Model, name: str) -> Any:
@@ -141,6 +160,18 @@ def test_qa_branches(submission):
 
 
 @graded(QA, 1)
+def test_qa_branches_share_nothing(submission):
+    """Exercise 1: the two branches share nothing: every layer of the model is called once."""
+    model = _qa(submission)
+    shared = [layer for layer in model.layers if len(parents(model, layer)) > 1]
+    if shared:
+        names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in shared)
+        raise GradeFailure(f"{QA}: the two branches should share nothing, but these layers are called more than "
+                           f"once, so the branches share them: {names}; create a separate Embedding and a separate "
+                           "LSTM for 'text' and for 'question'.")
+
+
+@graded(QA, 1)
 def test_qa_merge(submission):
     """Exercise 1: the two LSTMs' outputs are concatenated, and the concatenation feeds the softmax layer."""
     model = _qa(submission)
@@ -150,11 +181,21 @@ def test_qa_merge(submission):
     if type(merge).__name__ != "Concatenate":
         raise GradeFailure(f"{QA}: the answer layer should read a concatenation of the two branches, it reads "
                            f"{describe(merge)}; use layers.concatenate([encoded_text, encoded_question]).")
-    joined = {layer.name for layer in feeders(model, merge)}
-    lstms = {_branch(model, "text")[1].name, _branch(model, "question")[1].name}
+    joined = sorted(layer.name for layer in feeders(model, merge))
+    lstms = sorted([_branch(model, "text")[1].name, _branch(model, "question")[1].name])
     if joined != lstms:
-        raise GradeFailure(f"{QA}: the concatenation should join the outputs of the two LSTMs ({sorted(lstms)}), "
-                           f"it joins {sorted(joined)}.")
+        raise GradeFailure(f"{QA}: the concatenation should join the outputs of the two LSTMs, each once "
+                           f"({', '.join(lstms)}), it joins {', '.join(joined) or 'nothing'}.")
+
+
+@graded(QA, 1)
+def test_qa_uncompiled(submission):
+    """Exercise 1: the model is returned uncompiled."""
+    model = _qa(submission)
+    if getattr(model, "compiled", False):
+        raise GradeFailure(f"{QA}: the model should be returned uncompiled, but it was compiled (with "
+                           f"{type(model.optimizer).__name__}); remove the model.compile(...) call: whoever uses "
+                           "the model chooses how to train it.")
 
 
 @graded(QA, 1)
@@ -241,12 +282,15 @@ def test_headline_outputs(submission):
                                f"{activation}.")
 
 
-@graded(HEADLINE, 2)
-def test_headline_aux_taps_lstm(submission):
-    """Exercise 2: 'aux_output' reads the LSTM(32) directly, and the LSTM reads Embedding(10000, 512) of main_input."""
+@graded(HEADLINE, 1)
+def test_headline_encoder(submission):
+    """Exercise 2: the headline goes through Embedding(10000, 512), then LSTM(32): main_input → Embedding → LSTM."""
     model = _headline(submission)
-    expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
-    lstm = _aux_lstm(model)
+    lstms = [layer for layer in model.layers if type(layer).__name__ == "LSTM"]
+    if len(lstms) != 1:
+        raise GradeFailure(f"{HEADLINE}: the model should have one LSTM, it has {len(lstms)}"
+                           f"{' (' + ', '.join(describe(layer) for layer in lstms) + ')' if lstms else ''}.")
+    lstm = lstms[0]
     if lstm.units != 32:
         raise GradeFailure(f"{HEADLINE}: the LSTM should have 32 units, it has {lstm.units}.")
     embedding = back(model, lstm)
@@ -256,6 +300,20 @@ def test_headline_aux_taps_lstm(submission):
     source = back(model, embedding)
     if source is None or source.name != "main_input":
         raise GradeFailure(f"{HEADLINE}: the Embedding should read 'main_input', it reads {describe(source)}.")
+
+
+@graded(HEADLINE, 1)
+def test_headline_aux_taps_lstm(submission):
+    """Exercise 2: 'aux_output' reads the LSTM's output directly, with nothing in between."""
+    model = _headline(submission)
+    expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
+    dense, _ = head(model, output_layer(model, "aux_output"))
+    _aux_lstm(model)
+    between = feeders(model, dense)
+    if len(between) != 1 or type(between[0]).__name__ != "LSTM":
+        found = ", ".join(describe(layer) for layer in between) or "nothing"
+        raise GradeFailure(f"{HEADLINE}: the Dense(1) of 'aux_output' should read the LSTM's output directly, it "
+                           f"reads {found}; call it on the LSTM's output itself.")
 
 
 @graded(HEADLINE, 2)
@@ -278,27 +336,52 @@ def test_headline_main_path(submission):
                            f"Dense(64, relu) layers, found {found}.")
     if type(layer).__name__ != "Concatenate":
         raise GradeFailure(f"{HEADLINE}: the first Dense(64) should read a concatenation, it reads {describe(layer)}.")
-    joined = {p.name for p in feeders(model, layer)}
-    if joined != {lstm.name, "aux_input"}:
-        raise GradeFailure(f"{HEADLINE}: the concatenation should join the LSTM's output and 'aux_input', it joins "
-                           f"{sorted(joined)}.")
+    joined = sorted(p.name for p in feeders(model, layer))
+    if joined != sorted([lstm.name, "aux_input"]):
+        raise GradeFailure(f"{HEADLINE}: the concatenation should join the LSTM's output and 'aux_input', each once, "
+                           f"it joins {', '.join(joined) or 'nothing'}.")
 
 
-@graded(HEADLINE, 2)
-def test_headline_compiled(submission):
-    """Exercise 2: compiled with binary cross-entropy for both outputs, loss weights 1.0 (main) and 0.2 (aux)."""
+def _compiled(submission: Submission) -> tuple[keras.Model, dict[str, Any]]:
+    """The headline model built small, and per output name: (loss function name, loss weight)."""
     model = _headline(submission, 50, 12, 8)
     expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
-    found = submission.run(f"reading how {HEADLINE} compiled the model", compiled_losses, model)
-    wanted = {"main_output": ("binary_crossentropy", 1.0), "aux_output": ("binary_crossentropy", 0.2)}
-    for name, (loss, weight) in wanted.items():
-        got_loss, got_weight = found.get(name, ("no loss", 0.0))
-        if got_loss != loss:
-            raise GradeFailure(f"{HEADLINE}: '{name}' should be trained with binary cross-entropy, it has {got_loss}.")
+    what = f"reading how {HEADLINE} compiled the model"
+    return model, submission.run(what, compiled_losses, model)
+
+
+@graded(HEADLINE, 1)
+def test_headline_losses(submission):
+    """Exercise 2: both outputs are trained with binary cross-entropy, on the sigmoid's probabilities."""
+    model, found = _compiled(submission)
+    options = loss_options(model)
+    for name in ("main_output", "aux_output"):
+        got_loss, _ = found.get(name, ("no loss", 0.0))
+        if got_loss != "binary_crossentropy":
+            raise GradeFailure(f"{HEADLINE}: '{name}' should be trained with binary cross-entropy, it has {got_loss}; "
+                               "compile with loss='binary_crossentropy' for both outputs.")
+        if options.get(name, {}).get("from_logits"):
+            raise GradeFailure(f"{HEADLINE}: '{name}' ends in a sigmoid, so its binary cross-entropy must read "
+                               "probabilities, but it was compiled with from_logits=True; use "
+                               "'binary_crossentropy' (from_logits=False).")
+
+
+@graded(HEADLINE, 1)
+def test_headline_loss_weights(submission):
+    """Exercise 2: the loss weights are 1.0 for 'main_output' and 0.2 for 'aux_output'."""
+    _, found = _compiled(submission)
+    for name, weight in (("main_output", 1.0), ("aux_output", 0.2)):
+        _, got_weight = found.get(name, ("no loss", 0.0))
         if not np.isclose(got_weight, weight):
             raise GradeFailure(f"{HEADLINE}: '{name}' should have loss weight {weight}, it has {got_weight:g} (give "
                                "the weights by output name, e.g. loss_weights={'main_output': 1.0, "
                                "'aux_output': 0.2}).")
+
+
+@graded(HEADLINE, 1)
+def test_headline_optimizer(submission):
+    """Exercise 2: compiled with optimizer='rmsprop'."""
+    model, _ = _compiled(submission)
     if not isinstance(model.optimizer, keras.optimizers.RMSprop):
         raise GradeFailure(f"{HEADLINE}: compile with optimizer='rmsprop', not {type(model.optimizer).__name__}.")
 
