@@ -35,7 +35,7 @@ MAX_CONFIG_INT = 10_000_000
 MAX_STRING = 20_000
 
 NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: arrays of anything else (objects, strings) are refused
-WRAPPERS = ("TimeDistributed", "Bidirectional")
+WRAPPERS = ("TimeDistributed",)  # wrappers whose inner layer may be an object of its own (a given model, say)
 # Keras classes that would load or run code or files from their config: never rebuilt from evidence.
 REFUSED_CLASSES = {"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "__lambda__",
                    "__typespec__"}
@@ -63,7 +63,15 @@ def _own_class(obj: Any) -> str:
 
 
 def _is_builtin(obj: Any) -> bool:
-    return (type(obj).__module__ or "").split(".")[0] == "keras"
+    """Keras' own class, or one of the engine's (:mod:`gradekit.blocks`), which both sides know."""
+    return (type(obj).__module__ or "").split(".")[0] == "keras" or _engine_class(type(obj).__name__,
+                                                                                 type(obj).__module__)
+
+
+def _engine_class(name: Any, module: Any) -> bool:
+    from gradekit.blocks import ENGINE_CLASSES
+
+    return module == "gradekit.blocks" and name in ENGINE_CLASSES
 
 
 # ------------------------------------------------------------------------------------------------------- packing
@@ -105,6 +113,10 @@ class Packer:
             return {"array": self._array(np.asarray(keras.ops.convert_to_numpy(v)))}
         if isinstance(v, (list, tuple)):
             return {"list" if isinstance(v, list) else "tuple": [self.value(x, depth + 1) for x in v]}
+        if isinstance(v, slice):  # x[:, 0] in a graph
+            return {"slice": [self.value(x, depth + 1) for x in (v.start, v.stop, v.step)]}
+        if v is Ellipsis:
+            return {"ellipsis": True}
         if isinstance(v, dict):
             if not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in v):
                 raise EvidenceError("a dict with keys other than strings or integers cannot be graded")
@@ -114,9 +126,6 @@ class Packer:
             return {"array": self._array(np.asarray(keras.ops.convert_to_numpy(v)))}
         if isinstance(v, (keras.layers.Layer, keras.optimizers.Optimizer)) or _is_operation(v):
             return {"object": self.object(v)}
-        shared = _shareable_name(v)
-        if shared:
-            return {"callable": shared}
         if isinstance(v, (keras.losses.Loss, keras.metrics.Metric)):
             return {"keras": self._builtin_config(v, "loss or metric")}
         if callable(v) and not isinstance(v, type):
@@ -230,14 +239,8 @@ class Packer:
                                 "code; the grader rebuilds models from Keras' built-in layers only")
         if kind in WRAPPERS:
             config = _serialization().serialize_keras_object(obj)
-            inner = config["config"].pop("layer", None)
-            backward = config["config"].pop("backward_layer", None)
-            del inner, backward
-            record = {"wrapper": config, "inner": self.object(obj.layer)}
-            if kind == "Bidirectional":
-                record["forward"] = self.object(obj.forward_layer)
-                record["backward"] = self.object(obj.backward_layer)
-            return record
+            config["config"].pop("layer", None)
+            return {"wrapper": config, "inner": self.object(obj.layer)}
         config = _serialization().serialize_keras_object(obj)
         weights = [self._array(np.asarray(w)) for w in obj.get_weights()] if hasattr(obj, "get_weights") else []
         return {"layer": config, "weights": weights, "trainable": bool(getattr(obj, "trainable", True))}
@@ -276,15 +279,6 @@ def _keras_function(v: Any) -> str:
     for namespace in FUNCTION_NAMESPACES:
         if isinstance(name, str) and getattr(getattr(keras, namespace), name, None) is v:
             return namespace
-    return ""
-
-
-def _shareable_name(v: Any) -> str:
-    from gradekit.blocks import SHAREABLE
-
-    for name, fn in SHAREABLE.items():
-        if v is fn:
-            return name
     return ""
 
 
@@ -386,7 +380,12 @@ def check_config(config: Any, depth: int = 0) -> None:
             what = "a Lambda layer" if name in ("Lambda", "__lambda__") else f"the class {name!r}"
             raise EvidenceError(f"the model uses {what}, which the grader does not rebuild (it would run code "
                                 "from the submission); use Keras layers or keras.ops instead")
-        if name not in SPECIAL_CLASSES:
+        if _engine_class(name, module):
+            from gradekit.blocks import PACKAGE
+
+            if registered != f"{PACKAGE}>{name}":
+                raise EvidenceError(f"the class {name!r} is not the grading engine's")
+        elif name not in SPECIAL_CLASSES:
             if not (isinstance(module, str) and module.split(".")[0] == "keras"):
                 raise EvidenceError(f"the model uses {name!r} from {module!r}, not a Keras built-in; the grader "
                                     "rebuilds Keras' own layers, losses and optimizers only")
@@ -460,6 +459,13 @@ class Unpacker:
             return [self.value(x, depth + 1) for x in _items(v["list"])]
         if "tuple" in v:
             return tuple(self.value(x, depth + 1) for x in _items(v["tuple"]))
+        if "slice" in v:
+            parts = [self.value(x, depth + 1) for x in _items(v["slice"])]
+            if len(parts) != 3 or not all(p is None or isinstance(p, int) for p in parts):
+                raise EvidenceError("the worker's answer is not evidence")
+            return slice(*parts)
+        if "ellipsis" in v:
+            return Ellipsis
         if "dict" in v:
             out = {}
             for pair in _items(v["dict"]):
@@ -478,12 +484,6 @@ class Unpacker:
             if fn is None or isinstance(fn, type) or not callable(fn):
                 raise EvidenceError(f"keras.{ref[0]} has no function {ref[1]!r}")
             return fn
-        if "callable" in v:
-            from gradekit.blocks import SHAREABLE
-
-            if v["callable"] not in SHAREABLE:
-                raise EvidenceError("the answer refers to a function the grader does not know")
-            return SHAREABLE[v["callable"]]
         if "object" in v:
             return self.object(v["object"])
         if "keras" in v:
@@ -543,8 +543,7 @@ class Unpacker:
                 raise
             except Exception as error:  # noqa: BLE001 - a graph that does not fit together
                 raise EvidenceError(f"the graph could not be rebuilt: calling '{getattr(op, 'name', op)}' failed "
-                                    f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})"
-                                    ) from None
+                                    f"({_why(error)})") from None
             outputs = self.keras.tree.flatten(result)
         self._node_outputs[index] = outputs
         self._building.discard(("node", index))
@@ -585,8 +584,7 @@ class Unpacker:
             except EvidenceError:
                 raise
             except Exception as error:  # noqa: BLE001
-                raise EvidenceError(f"a layer could not be rebuilt from its configuration ({type(error).__name__}: "
-                                    f"{str(error).splitlines()[0][:200] if str(error) else ''})") from None
+                raise EvidenceError(f"a layer could not be rebuilt from its configuration ({_why(error)})") from None
             if not _is_operation(layer) or isinstance(layer, keras.Model):
                 raise EvidenceError("the answer describes a layer that is not one")
             weights = record.get("weights") or []
@@ -602,14 +600,8 @@ class Unpacker:
             if name not in WRAPPERS:
                 raise EvidenceError("the answer describes a wrapper layer the grader does not know")
             inner = self.object(record.get("inner"))
-            options = {k: v for k, v in (config.get("config") or {}).items()
-                       if k in ("name", "trainable", "merge_mode")}
-            if name == "TimeDistributed":
-                return keras.layers.TimeDistributed(inner, **options)
-            forward = self.object(record.get("forward"))
-            backward = self.object(record.get("backward"))
-            del forward
-            return keras.layers.Bidirectional(inner, backward_layer=backward, **options)
+            options = {k: v for k, v in (config.get("config") or {}).items() if k in ("name", "trainable")}
+            return keras.layers.TimeDistributed(inner, **options)
         if "sequential" in record:
             spec = record["sequential"]
             layers = [self.object(i) for i in _items(spec.get("layers"))]
@@ -633,8 +625,7 @@ class Unpacker:
             try:
                 model = keras.Model(inputs, outputs, name=str(spec.get("name", "model")))
             except Exception as error:  # noqa: BLE001
-                raise EvidenceError(f"the model could not be rebuilt from its graph ({type(error).__name__}: "
-                                    f"{str(error).splitlines()[0][:200] if str(error) else ''})") from None
+                raise EvidenceError(f"the model could not be rebuilt from its graph ({_why(error)})") from None
             self._pending_state.append((model, record.get("state") or {}))
             return model
         raise EvidenceError("the worker's answer is not evidence")
@@ -667,7 +658,13 @@ class Unpacker:
                     obj.compile(**settings)
                 except Exception as error:  # noqa: BLE001
                     raise EvidenceError(f"compiling the model as the submission did failed here "
-                                        f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+                                        f"({_why(error)})") from None
+
+
+def _why(error: BaseException) -> str:
+    """``Type: first line of the message`` (200 characters at most)."""
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _set_weights(obj: Any, values: list[np.ndarray]) -> None:

@@ -23,17 +23,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import keras
 import numpy as np
 import pytest
 
 from gradekit import evidence
-from gradekit.worker import Engine, short, write_frame
+from gradekit.worker import Engine, short, time_limit, write_frame
 
 DEFAULT_CALL_TIMEOUT = 60.0
 DEFAULT_MEMORY_MB = 4096
@@ -63,24 +62,9 @@ def graded(exercise: str, points: float, hidden: bool = False) -> Callable:
     return mark
 
 
-@contextlib.contextmanager
-def judge_limit(seconds: float, what: str) -> Iterator[None]:
+def judge_limit(seconds: float, what: str) -> contextlib.AbstractContextManager:
     """Bound the judge's own work on an answer (a huge graph must not stall grading)."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise JudgeTimeout(what)
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    return time_limit(seconds, what, JudgeTimeout)
 
 
 # ------------------------------------------------------------------------------------------------ transports

@@ -36,15 +36,15 @@ class SubmissionTimeout(BaseException):
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float | None, what: str) -> Iterator[None]:
-    """Interrupt the block after ``seconds`` (Unix main thread; elsewhere the block runs unbounded)."""
+def time_limit(seconds: float | None, what: str, error: type[BaseException] = SubmissionTimeout) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` with ``error`` (Unix main thread; elsewhere the block runs unbounded)."""
     usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
         return
 
     def on_alarm(signum, frame):
-        raise SubmissionTimeout(what)
+        raise error(what)
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -62,7 +62,8 @@ def make_class(folder: Path, students: int, edition: Path) -> dict[str, str]:
                 elif kind == "syntax-error" and name == "lesson02.py":
                     source = source.replace("def build_qa_model(", "def build_qa_model((")
                 elif kind == "endless-loop" and name == "lesson04.py":
-                    source = source.replace("    # BEGIN SOLUTION\n", "    # BEGIN SOLUTION\n    while True:\n        pass\n")
+                    loop = "    # BEGIN SOLUTION\n    while True:\n        pass\n"
+                    source = source.replace("    # BEGIN SOLUTION\n", loop)
                 elif kind == "memory-hog" and name == "lesson01.py":
                     source = source.replace("    # BEGIN SOLUTION\n    pixels =",
                                             "    # BEGIN SOLUTION\n    hog = [bytearray(10**8) for _ in range(10**4)]\n"

@@ -9,7 +9,6 @@ test. All submissions are graded in one batch (lesson 01), by real judge and wor
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import textwrap
@@ -251,8 +250,10 @@ def test_an_attack_earns_exactly_what_its_honest_twin_earns(graded, attack):
 
 def test_reading_the_answers_is_refused_by_the_sandbox(graded):
     """The stub's feedback says 'not implemented yet': the attacks found nothing to import or read."""
-    for attack, (_, twin) in ATTACKS.items():
-        if twin == "stub":
+    readers = ("import-solutions", "open-solutions", "open-through-proc-root", "exercise-cells-of-the-lesson-notebook",
+               "list-and-search-the-disk", "shell-out", "hidden-tests")
+    for attack in readers:
+        if True:
             assert all("not implemented yet" in t["feedback"] or "SimpleDense" in t["feedback"]
                        for t in graded[attack]["tests"]), attack
 

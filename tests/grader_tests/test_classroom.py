@@ -209,7 +209,8 @@ HELPERS_ABOVE = [
 ]
 EXERCISE_WITH_HELPERS = ("def build_functional_mlp():\n    pixels = keras.Input((64,), name='pixels')\n"
                          "    return keras.Model(pixels, output_layer()(dense_stack(pixels)))\n")
-HELPER_BELOW = "def output_layer():\n    return L.Dense(10, activation='softmax', name=OUTPUT_NAME)\n\nOUTPUT_NAME = 'digit'\n"
+HELPER_BELOW = ("def output_layer():\n    return L.Dense(10, activation='softmax', name=OUTPUT_NAME)\n\n"
+                "OUTPUT_NAME = 'digit'\n")
 
 
 def notebook_of(tmp_path: Path, cells: list[tuple[str, str]], name: str = LESSON01.name) -> Path:
@@ -278,7 +279,8 @@ def test_batch_grades_every_student_in_parallel(tmp_path, edition):
     proc = subprocess.run([sys.executable, "-m", "gradekit.classroom", "batch", str(students), "--out", str(out),
                            "--jobs", "2", "--call-timeout", "30", "--lessons", "01"],
                           capture_output=True, text=True, timeout=1200, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")])))
+                          env=dict(os.environ,
+                                   PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")])))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[4/4]" in proc.stdout and "s left" in proc.stdout, "progress is shown"
     rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}

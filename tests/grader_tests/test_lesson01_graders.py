@@ -283,7 +283,7 @@ WRONG = {
         Wrong("output-misnamed", {"build_functional_mlp": mlp(out_name="probabilities")},
               {"test_mlp_output": "no output named 'digit'"}),
         Wrong("image-input", {"build_functional_mlp": mlp(shape=(8, 8))},
-              {"test_mlp_input": r"shape \(None, 64\)", "test_mlp_hidden_layers": "'flatten' \(Flatten\)",
+              {"test_mlp_input": r"shape \(None, 64\)", "test_mlp_hidden_layers": r"'flatten' \(Flatten\)",
                "test_mlp_learns": "training the model from build_functional_mlp raised ValueError"}),
     ],
     "to_functional": [

@@ -13,13 +13,22 @@ L = keras.layers
 
 
 def video_qa(vision_copy=False, question_copy=False, time_distributed=True, recurrent=True, out_act="softmax",
-             question_dtype="int32", freeze=False, fixed_answers=None, use_question=True):
+             question_dtype="int32", freeze=False, fixed_answers=None, use_question=True, lstm_units=32,
+             return_sequences=False, freeze_question=False, freeze_embedding=False, freeze_conv=False,
+             merge="concat"):
     """A family of video QA builders, right or wrong depending on the arguments."""
 
     def build(vision_model, question_encoder, frames, answers):
         answers = fixed_answers or answers
         if freeze:
             vision_model.trainable = False
+        if freeze_question:
+            question_encoder.trainable = False
+        for given, kind, frozen in ((question_encoder, L.Embedding, freeze_embedding),
+                                    (vision_model, L.Conv2D, freeze_conv)):
+            for layer in given.layers:
+                if frozen and isinstance(layer, kind):
+                    layer.trainable = False
         video = keras.Input((frames, *vision_model.input_shape[1:]), name="video")
         question = keras.Input(question_encoder.input_shape[1:], dtype=question_dtype, name="question")
         vision = keras.models.clone_model(vision_model) if vision_copy else vision_model
@@ -27,10 +36,18 @@ def video_qa(vision_copy=False, question_copy=False, time_distributed=True, recu
             frame_vectors = L.TimeDistributed(vision)(video)
         else:  # the vision model called on each frame, stacked back: shared, but not TimeDistributed
             frame_vectors = keras.ops.stack([vision(video[:, t]) for t in range(frames)], axis=1)
-        video_vector = L.LSTM(32)(frame_vectors) if recurrent else L.GlobalAveragePooling1D()(frame_vectors)
+        if not recurrent:
+            video_vector = L.GlobalAveragePooling1D()(frame_vectors)
+        elif return_sequences:  # a vector per frame, averaged afterwards
+            video_vector = L.GlobalAveragePooling1D()(L.LSTM(lstm_units, return_sequences=True)(frame_vectors))
+        else:
+            video_vector = L.LSTM(lstm_units)(frame_vectors)
         encoder = keras.models.clone_model(question_encoder) if question_copy else question_encoder
         parts = [video_vector, encoder(question)] if use_question else [video_vector]
-        merged = L.concatenate(parts) if len(parts) > 1 else parts[0]
+        if merge == "add":  # the question vector projected to the video vector's size, then added
+            merged = L.add([video_vector, L.Dense(video_vector.shape[-1])(parts[1])])
+        else:
+            merged = L.concatenate(parts) if len(parts) > 1 else parts[0]
         return keras.Model([video, question], L.Dense(answers, activation=out_act, name="answer")(merged))
 
     return build
@@ -43,8 +60,35 @@ def stub(vision_model, question_encoder, frames, answers):
 # ------------------------------------------------------------------ right, written differently
 
 
+def lstm_and_activation_layer(vision_model, question_encoder, frames, answers):
+    """Inputs made in the other order and passed as a dict, keyword arguments, Concatenate() with the question
+    first, and the softmax as its own layer named 'answer'."""
+    question = keras.layers.Input(shape=question_encoder.input_shape[1:], name="question", dtype="int32")
+    video = keras.layers.Input(shape=(frames,) + tuple(vision_model.input_shape[1:]), name="video")
+    encoded_question = question_encoder(question)
+    sequence = keras.layers.TimeDistributed(layer=vision_model)(video)
+    encoded_video = keras.layers.LSTM(units=32, return_sequences=False, name="read_video")(sequence)
+    logits = keras.layers.Dense(answers)(keras.layers.Concatenate(axis=-1)([encoded_question, encoded_video]))
+    return keras.Model(inputs={"video": video, "question": question},
+                       outputs=keras.layers.Activation("softmax", name="answer")(logits))
+
+
+def ops_concatenate_and_hidden_layer(vision_model, question_encoder, frames, answers):
+    """keras.ops.concatenate, Dropout after the LSTM, and a hidden Dense layer before the answer."""
+    video = keras.Input((frames, *vision_model.input_shape[1:]), name="video")
+    question = keras.Input(question_encoder.input_shape[1:], dtype="int32", name="question")
+    video_vector = L.Dropout(0.1)(L.LSTM(32)(L.TimeDistributed(vision_model, name="per_frame")(video)))
+    merged = keras.ops.concatenate([video_vector, question_encoder(question)], axis=-1)
+    hidden = L.Dense(16, activation="relu")(merged)
+    return keras.Model([video, question], L.Dense(answers, activation="softmax", name="answer")(hidden))
+
+
+# ------------------------------------------------------------------ wrong, written like right ones
+
+
 def gru_and_activation_layer(vision_model, question_encoder, frames, answers):
-    """Inputs made in the other order, a GRU, Concatenate(), and the softmax as its own layer named 'answer'."""
+    """A GRU(16) instead of the LSTM(32); otherwise right (inputs in the other order, Concatenate(), the softmax as
+    its own layer)."""
     question = keras.layers.Input(shape=question_encoder.input_shape[1:], name="question", dtype="int32")
     video = keras.layers.Input(shape=(frames,) + tuple(vision_model.input_shape[1:]), name="video")
     encoded_question = question_encoder(question)
@@ -56,6 +100,7 @@ def gru_and_activation_layer(vision_model, question_encoder, frames, answers):
 
 
 def bidirectional_lstm(vision_model, question_encoder, frames, answers):
+    """A Bidirectional(LSTM(8)) instead of the LSTM(32); otherwise right."""
     video = keras.Input((frames, *vision_model.input_shape[1:]), name="video")
     question = keras.Input(question_encoder.input_shape[1:], dtype="int32", name="question")
     frames_read = L.Bidirectional(L.LSTM(8))(L.TimeDistributed(vision_model, name="per_frame")(video))
@@ -73,13 +118,32 @@ WRONG = {
               {"test_video_qa_question_encoder_is_given_model": "a copy",
                "test_video_qa_trains_the_given_models": "given question model's weights unchanged"}),
         Wrong("question-unused", {"build_video_qa": video_qa(use_question=False)},
-              {"test_video_qa_question_encoder_is_given_model": "not part of the model"}),
+              {"test_video_qa_question_encoder_is_given_model": "not part of the model",
+               "test_video_qa_concatenates_video_and_question": "the model has no concatenation"}),
+        Wrong("question-added-not-concatenated", {"build_video_qa": video_qa(merge="add")},
+              {"test_video_qa_concatenates_video_and_question": "the model has no concatenation"}),
         Wrong("no-time-distributed", {"build_video_qa": video_qa(time_distributed=False)},
               {"test_video_qa_time_distributed_vision": "no TimeDistributed layer"}),
         Wrong("no-lstm", {"build_video_qa": video_qa(recurrent=False)},
-              {"test_video_qa_lstm_over_frames": "no LSTM"}),
+              {"test_video_qa_lstm_over_frames": "no LSTM",
+               "test_video_qa_lstm_32": r"read by '.*' \(GlobalAveragePooling1D\); the exercise asks for an LSTM"}),
+        Wrong("gru-instead-of-lstm", {"build_video_qa": gru_and_activation_layer},
+              {"test_video_qa_lstm_32": r"\(GRU\); the exercise asks for an LSTM"}),
+        Wrong("bidirectional-lstm", {"build_video_qa": bidirectional_lstm},
+              {"test_video_qa_lstm_32": r"\(Bidirectional\); the exercise asks for an LSTM"}),
+        Wrong("lstm-16-units", {"build_video_qa": video_qa(lstm_units=16)},
+              {"test_video_qa_lstm_32": "has 16 units; it should have 32"}),
+        Wrong("lstm-returns-sequences", {"build_video_qa": video_qa(return_sequences=True)},
+              {"test_video_qa_lstm_32": r"returns shape \(None, 3, 32\); it should return one vector"}),
         Wrong("vision-frozen", {"build_video_qa": video_qa(freeze=True)},
-              {"test_video_qa_trains_the_given_models": "keep it trainable"}),
+              {"test_video_qa_given_models_not_frozen": "of the given vision model's 4 weights are frozen",
+               "test_video_qa_trains_the_given_models": "keep it trainable"}),
+        Wrong("question-encoder-frozen", {"build_video_qa": video_qa(freeze_question=True)},
+              {"test_video_qa_given_models_not_frozen": "given question encoder's .* weights are frozen"}),
+        Wrong("embedding-frozen", {"build_video_qa": video_qa(freeze_embedding=True)},
+              {"test_video_qa_given_models_not_frozen": "1 of the given question encoder's 4 weights are frozen"}),
+        Wrong("vision-conv-frozen", {"build_video_qa": video_qa(freeze_conv=True)},
+              {"test_video_qa_given_models_not_frozen": "2 of the given vision model's 4 weights are frozen"}),
         Wrong("sigmoid-output", {"build_video_qa": video_qa(out_act="sigmoid")},
               {"test_video_qa_output": "activation='softmax'"}),
         Wrong("answers-hard-coded", {"build_video_qa": video_qa(fixed_answers=5)},
@@ -91,7 +155,8 @@ WRONG = {
 }
 
 RIGHT = {
-    "build_video_qa": [{"build_video_qa": gru_and_activation_layer}, {"build_video_qa": bidirectional_lstm}],
+    "build_video_qa": [{"build_video_qa": video_qa()}, {"build_video_qa": lstm_and_activation_layer},
+                       {"build_video_qa": ops_concatenate_and_hidden_layer}],
 }
 
 

@@ -387,8 +387,9 @@ def _failed(step: Any) -> str:
     """'' if a probe step succeeded, else the reason, worded for the student."""
     if isinstance(step, dict) and set(step) == {"error"}:
         error = step["error"]
-        return {"not_implemented": "it is not implemented yet (it raises NotImplementedError)",
-                "timeout": "it did not finish in time", "memory": "it ran out of memory"}.get(error, f"it raised {error}")
+        known = {"not_implemented": "it is not implemented yet (it raises NotImplementedError)",
+                 "timeout": "it did not finish in time", "memory": "it ran out of memory"}
+        return known.get(error, f"it raised {error}")
     return ""
 
 

@@ -1,8 +1,10 @@
-"""Grader for lesson 05 — residual connections (13 points).
+"""Grader for lesson 05 — residual connections (20 points).
 
 ``residual_block(x, filters, downsample)`` is called on symbolic tensors and the graph it adds is read back from
-the tensor it returns: the add, where the shortcut comes from, the projection, the main path. ``build_resnet`` is
-built with a spy block (to see the stages it asks for) and with the submission's own block.
+the tensor it returns: the add, where the shortcut comes from, the projection, the main path, the ReLU after the
+add. ``build_resnet`` is built with a spy block, a parameter-free Keras layer handed in as ``block`` whose calls are
+read back from the returned model's graph (which stages it asks for, what feeds what), and with the submission's
+own block.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from gradekit.blocks import block_calls, residual_spy_block
+from gradekit.blocks import SpyBlock
 from gradekit.harness import (
     GradeFailure,
     Submission,
@@ -30,6 +32,17 @@ BLOCK = "residual_block"
 BUILDER = "build_resnet"
 ACTIVATIONS = {"Activation", "ReLU", "Relu"}  # an activation layer, or keras.ops.relu
 PASS_THROUGH = {"BatchNormalization", "Dropout"}
+
+
+def _activation_of(op: Any) -> str:
+    """The activation an activation layer or op applies: Activation('relu'), ReLU() and keras.ops.relu read 'relu'
+    (a ReLU layer with a slope, threshold or cap reads 'leaky/capped relu')."""
+    kind = type(op).__name__
+    if kind == "Activation":
+        return activation_name(op)
+    if kind == "ReLU" and (op.negative_slope or op.threshold or op.max_value is not None):
+        return "leaky/capped relu"
+    return "relu"
 
 
 def _history(tensor: Any) -> tuple[Any, Any]:
@@ -77,15 +90,16 @@ def _walk(x: Any, tensor: Any) -> list[Any] | None:
 
 
 def _convs(steps: list[Any]) -> list[tuple[Any, str]]:
-    """The convolutions of a path with their activation (an activation layer right after counts)."""
+    """The convolutions of a path with their activation (an activation layer right after counts); any other layer,
+    or an activation with no linear convolution before it, is a step of its own (so it shows in the feedback)."""
     convs: list[tuple[Any, str]] = []
     for op in steps:
         kind = type(op).__name__
         if kind == "Conv2D":
             convs.append((op, activation_name(op)))
-        elif kind in ACTIVATIONS and convs and convs[-1][1] == "linear":
-            convs[-1] = (convs[-1][0], "relu" if kind != "Activation" else activation_name(op))
-        elif kind not in ACTIVATIONS | PASS_THROUGH:
+        elif kind in ACTIVATIONS and convs and type(convs[-1][0]).__name__ == "Conv2D" and convs[-1][1] == "linear":
+            convs[-1] = (convs[-1][0], _activation_of(op))
+        elif kind not in PASS_THROUGH:
             convs.append((op, kind))
     return convs
 
@@ -122,7 +136,8 @@ def _conv_text(op: Any) -> str:
 
 @graded(BLOCK, 1)
 def test_residual_output_shapes(submission):
-    """The block keeps the shape (identity case), sets `filters` channels, and halves H and W with downsample."""
+    """Exercise 1: the block keeps the shape (identity case), sets `filters` channels, and halves H and W with
+    downsample."""
     cases = [((8, 8, 6), 6, False, (None, 8, 8, 6)), ((8, 8, 6), 10, True, (None, 4, 4, 10)),
              ((8, 8, 6), 10, False, (None, 8, 8, 10)), ((7, 5, 4), 4, True, (None, 4, 3, 4))]
     for shape, filters, downsample, want in cases:
@@ -135,8 +150,8 @@ def test_residual_output_shapes(submission):
 
 @graded(BLOCK, 2)
 def test_residual_identity_shortcut(submission):
-    """When the shapes match (no downsample, x has `filters` channels) the add receives x itself: an identity
-    shortcut, not a convolution and not another tensor."""
+    """Exercise 1: when the shapes match (no downsample, x has `filters` channels) the add receives x itself: an
+    identity shortcut, not a convolution and not another tensor."""
     x, out = _block(submission, (8, 8, 6), 6, False)
     inputs = _add_inputs(out)
     if not any(t is x for t in inputs):
@@ -150,14 +165,22 @@ def test_residual_identity_shortcut(submission):
 
 @graded(BLOCK, 2)
 def test_residual_projection(submission):
-    """When the shapes differ, the shortcut is a 1×1 convolution of x with `filters` filters and the main path's
-    strides (strides 2 with downsample, 1 when only the channel count changes)."""
-    for shape, filters, downsample in (((8, 8, 6), 10, True), ((8, 8, 6), 10, False)):
-        x, out = _block(submission, shape, filters, downsample)
-        shortcut, _ = _split(x, out)
-        convs = [op for op in shortcut if type(op).__name__ == "Conv2D"]
+    """Exercise 1: when the shapes differ, the shortcut is a 1×1 convolution of x with `filters` filters and the
+    main path's strides (strides 2 with downsample, also when the channel count stays; 1 when only the channel
+    count changes)."""
+    for shape, filters, downsample in (((8, 8, 6), 10, True), ((8, 8, 6), 10, False), ((8, 8, 6), 6, True)):
         stride = 2 if downsample else 1
         case = f"downsample={downsample}, x with 6 channels, filters={filters}"
+        try:
+            x, out = _block(submission, shape, filters, downsample)
+        except GradeFailure as failure:
+            if "raised ValueError" not in str(failure):
+                raise
+            raise GradeFailure(f"{failure} With {case} the main path changes the shape, so the shortcut must be "
+                               f"a projection of x with the main path's strides: Conv2D({filters}, 1, "
+                               f"strides={stride}).") from None
+        shortcut, _ = _split(x, out)
+        convs = [op for op in shortcut if type(op).__name__ == "Conv2D"]
         if not convs:
             raise GradeFailure(f"{BLOCK}: with {case}, the shortcut has no convolution, so its shape cannot match "
                                f"the main path's; project x with Conv2D({filters}, 1, strides={stride}).")
@@ -170,8 +193,8 @@ def test_residual_projection(submission):
 
 @graded(BLOCK, 1)
 def test_residual_main_path(submission):
-    """The main path is two 3×3 convolutions with `filters` filters, ReLU after the first, strides 2 on the first
-    when downsampling."""
+    """Exercise 1: the main path is two 3×3 convolutions with `filters` filters, ReLU after the first, strides 2 on
+    the first when downsampling, and nothing else (no activation before the first convolution)."""
     for shape, filters, downsample in (((8, 8, 6), 6, False), ((8, 8, 6), 10, True)):
         x, out = _block(submission, shape, filters, downsample)
         _, main = _split(x, out)
@@ -191,8 +214,72 @@ def test_residual_main_path(submission):
 
 
 @graded(BLOCK, 1)
+def test_residual_main_path_padding_same(submission):
+    """Exercise 1: both convolutions of the main path use padding='same'."""
+    for shape, filters, downsample in (((8, 8, 6), 6, False), ((8, 8, 6), 10, True)):
+        x, out = _block(submission, shape, filters, downsample)
+        _, main = _split(x, out)
+        for op in main:
+            if type(op).__name__ == "Conv2D" and op.padding != "same":
+                raise GradeFailure(f"{BLOCK}: with downsample={downsample}, the main path's {_conv_text(op)} has "
+                                   f"padding='{op.padding}'; both 3×3 convolutions need padding='same', so that "
+                                   "they keep the height and width (halved only by strides=2) and no crop or "
+                                   "padding layer is needed.")
+
+
+@graded(BLOCK, 1)
+def test_residual_second_conv_without_activation(submission):
+    """Exercise 1: the second convolution of the main path has no activation: the ReLU comes after the add, not
+    before it."""
+    for shape, filters, downsample in (((8, 8, 6), 6, False), ((8, 8, 6), 10, True)):
+        x, out = _block(submission, shape, filters, downsample)
+        _, main = _split(x, out)
+        convs = [(op, act) for op, act in _convs(main) if type(op).__name__ == "Conv2D"]
+        if len(convs) < 2:
+            raise GradeFailure(f"{BLOCK}: with downsample={downsample} the main path has {len(convs)} "
+                               "convolution(s); it needs two, the second one without activation.")
+        if convs[-1][1] != "linear":
+            raise GradeFailure(f"{BLOCK}: with downsample={downsample}, the main path's second convolution is "
+                               f"followed by activation '{convs[-1][1]}' before the add; it must have no "
+                               "activation (leave out activation=..., or the activation layer after it): the ReLU "
+                               "belongs after the add, applied to the sum.")
+
+
+@graded(BLOCK, 1)
+def test_residual_paths_summed_with_add(submission):
+    """Exercise 1: the main path and the shortcut, both computed from x, are summed by an add (not concatenated,
+    multiplied or averaged)."""
+    for shape, filters, downsample in (((8, 8, 6), 6, False), ((8, 8, 6), 10, True)):
+        x, out = _block(submission, shape, filters, downsample)
+        _split(x, out)
+
+
+@graded(BLOCK, 1)
+def test_residual_relu_after_add(submission):
+    """Exercise 1: ReLU is applied to the sum: the block returns relu(add([main path, shortcut]))."""
+    for shape, filters, downsample in (((8, 8, 6), 6, False), ((8, 8, 6), 10, True)):
+        _, out = _block(submission, shape, filters, downsample)
+        _add_inputs(out)  # the output comes from an add, through activations and pass-through layers only
+        after, tensor = [], out
+        while type(_history(tensor)[0]).__name__ != "Add":
+            operation, node = _history(tensor)
+            if type(operation).__name__ in ACTIVATIONS:
+                after.append(_activation_of(operation))
+            tensor = node.input_tensors[0]
+        if not after:
+            raise GradeFailure(f"{BLOCK}: with downsample={downsample} the block returns the sum itself, with no "
+                               "ReLU after the add; apply ReLU to the sum: "
+                               "layers.Activation('relu')(layers.add([y, shortcut])).")
+        if any(act != "relu" for act in after):
+            raise GradeFailure(f"{BLOCK}: with downsample={downsample}, after the add the block applies "
+                               f"{' then '.join(repr(a) for a in reversed(after))}; apply ReLU to the sum, "
+                               "nothing else.")
+
+
+@graded(BLOCK, 1)
 def test_residual_identity_at_zero(submission):
-    """Behaviour: with every convolution's weights set to zero, the identity block passes x straight through."""
+    """Exercise 1 (behaviour): with every convolution's weights set to zero, the identity block passes x straight
+    through."""
     x, out = _block(submission, (6, 6, 4), 4, False)
     model = keras.Model(x, out)
     for layer in model.layers:
@@ -214,65 +301,21 @@ def _resnet(submission: Submission, **kwargs) -> keras.Model:
     return submission.model(BUILDER, **kwargs)
 
 
-@graded(BUILDER, 1)
-def test_resnet_io(submission):
-    """One input 'image' of the given shape (float32); one output 'digit' with `num_classes` softmax units."""
-    model = _resnet(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8), blocks_per_stage=1)
-    expect_inputs(model, [("image", (None, 8, 8, 1), "float32")], BUILDER)
-    expect_outputs(model, [("digit", (None, 10))], BUILDER)
-    model = _resnet(submission, input_shape=(12, 10, 3), num_classes=4, filters=(4, 8), blocks_per_stage=1)
-    expect_inputs(model, [("image", (None, 12, 10, 3), "float32")], BUILDER)
-    expect_outputs(model, [("digit", (None, 4))], BUILDER)
-    last = producer(model.outputs[0])
-    act = activation_name(last) if type(last).__name__ != "Softmax" else "softmax"
-    if act != "softmax":
-        raise GradeFailure(f"{BUILDER}: the output layer 'digit' has activation '{act}'; use softmax so that the "
-                           "outputs are class probabilities.")
+def _resnet_with_spy(submission: Submission, **kwargs) -> tuple[keras.Model, SpyBlock]:
+    """Build with the spy as `block`: (model, spy)."""
+    fresh_session()
+    spy = SpyBlock(name="given_block")
+    return submission.model(BUILDER, block=spy, **kwargs), spy
 
 
-@graded(BUILDER, 2)
-def test_resnet_stages(submission):
-    """The builder calls `block` once per block, stage by stage, with each stage's filters, and downsamples in the
-    first block of every stage after the first (tried with two configurations)."""
-    for filters, blocks in (((4, 8), 2), ((3, 5, 7), 1)):
-        model = _resnet(submission, input_shape=(8, 8, 1), num_classes=10, filters=filters,
-                        blocks_per_stage=blocks, block=residual_spy_block)
-        calls = block_calls(model)
-        want = [(f, s > 0 and i == 0) for s, f in enumerate(filters) for i in range(blocks)]
-        got = [(f, d) for f, d, _ in calls]
-        if not calls:
-            raise GradeFailure(f"{BUILDER} never called the `block` it was given; build every block with "
-                               "block(x, filters, downsample=...) so that the lesson can swap in a plain block.")
-        if got != want:
-            show = lambda seq: ", ".join(f"({f}, {d})" for f, d in seq)  # noqa: E731
-            raise GradeFailure(f"{BUILDER}(filters={filters}, blocks_per_stage={blocks}) called block with "
-                               f"(filters, downsample) = {show(got)}; expected {show(want)}.")
+def _block_calls(model: keras.Model, spy: SpyBlock) -> list[Any]:
+    """The calls (nodes) of the spy block that are part of the model, in the order they were made."""
+    return model_nodes(model, spy)
 
 
-@graded(BUILDER, 1)
-def test_resnet_stem(submission):
-    """The first block receives the output of a stem: a 3×3 ReLU convolution of the image with filters[0] filters."""
-    model = _resnet(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8), blocks_per_stage=1,
-                    block=residual_spy_block)
-    calls = block_calls(model)
-    if not calls:
-        raise GradeFailure(f"{BUILDER} never called the `block` it was given.")
-    if calls[0][2] != (None, 8, 8, 4):
-        raise GradeFailure(f"{BUILDER}: the first block receives a tensor of shape {shape_str(calls[0][2])}; it "
-                           "should receive the stem's output, (None, 8, 8, filters[0]), from a 3×3 convolution "
-                           "with padding='same'.")
-    image = model.inputs[0]
-    stems = [op for op in _fed_by(model, image) if type(op).__name__ == "Conv2D"]
-    ok = [c for c in stems if c.kernel_size == (3, 3) and c.filters == 4]
-    if not ok:
-        raise GradeFailure(f"{BUILDER}: the image should first go through a stem Conv2D(filters[0], 3, "
-                           "padding='same', activation='relu').")
-    act = activation_name(ok[0])
-    if act == "linear":  # or an activation layer right after the stem
-        after = [op for op in _fed_by(model, ok[0].output) if type(op).__name__ in ACTIVATIONS]
-        act = ("relu" if type(after[0]).__name__ != "Activation" else activation_name(after[0])) if after else act
-    if act != "relu":
-        raise GradeFailure(f"{BUILDER}: the stem convolution has activation '{act}'; it needs ReLU.")
+def _call_args(node: Any) -> tuple[int, bool]:
+    kwargs = node.arguments.kwargs
+    return int(kwargs["filters"]), bool(kwargs.get("downsample", False))
 
 
 def _fed_by(model: keras.Model, tensor: Any) -> list[Any]:
@@ -281,9 +324,182 @@ def _fed_by(model: keras.Model, tensor: Any) -> list[Any]:
             if any(any(t is tensor for t in node.input_tensors) for node in model_nodes(model, op))]
 
 
+def _skip_back(tensor: Any, kinds: set[str]) -> Any:
+    """Walk back from ``tensor`` through single-input operations of the given kinds."""
+    while True:
+        operation, node = _history(tensor)
+        if type(operation).__name__ not in kinds or len(node.input_tensors) != 1:
+            return tensor
+        tensor = node.input_tensors[0]
+
+
+def _stem(model: keras.Model) -> Any | None:
+    """The convolution that reads the image, or None."""
+    convs = [op for op in _fed_by(model, model.inputs[0]) if type(op).__name__ == "Conv2D"]
+    return convs[0] if convs else None
+
+
+def _output_dense(model: keras.Model) -> Any | None:
+    """The Dense layer that makes the output: the output layer itself, or the layer under a softmax layer."""
+    layer = producer(model.outputs[0])
+    if type(layer).__name__ in {"Activation", "Softmax"}:
+        node = model_nodes(model, layer)[0]
+        if len(node.input_tensors) == 1:
+            layer = producer(node.input_tensors[0])
+    return layer if type(layer).__name__ == "Dense" else None
+
+
+def _is_global_average(op: Any) -> bool:
+    """GlobalAveragePooling2D, or keras.ops.mean over the height and width axes."""
+    kind = type(op).__name__
+    if kind == "GlobalAveragePooling2D":
+        return True
+    return kind == "Mean" and sorted(int(a) % 4 for a in (op.axis or [])) == [1, 2]
+
+
+@graded(BUILDER, 1)
+def test_resnet_io(submission):
+    """Exercise 2: one input 'image' of the given shape (float32); one output 'digit', a Dense layer with
+    `num_classes` softmax units."""
+    model, _ = _resnet_with_spy(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8),
+                                blocks_per_stage=1)
+    expect_inputs(model, [("image", (None, 8, 8, 1), "float32")], BUILDER)
+    expect_outputs(model, [("digit", (None, 10))], BUILDER)
+    model, _ = _resnet_with_spy(submission, input_shape=(12, 10, 3), num_classes=4, filters=(4, 8),
+                                blocks_per_stage=1)
+    expect_inputs(model, [("image", (None, 12, 10, 3), "float32")], BUILDER)
+    expect_outputs(model, [("digit", (None, 4))], BUILDER)
+    last = producer(model.outputs[0])
+    if _output_dense(model) is None:
+        raise GradeFailure(f"{BUILDER}: the output 'digit' is made by '{last.name}' ({type(last).__name__}), not "
+                           "by a Dense layer; end with layers.Dense(num_classes, activation='softmax', "
+                           "name='digit').")
+    act = activation_name(last) if type(last).__name__ != "Softmax" else "softmax"
+    if act != "softmax":
+        raise GradeFailure(f"{BUILDER}: the output layer 'digit' has activation '{act}'; use softmax so that the "
+                           "outputs are class probabilities.")
+
+
+@graded(BUILDER, 1)
+def test_resnet_stem(submission):
+    """Exercise 2: a stem, a 3×3 convolution of the image with filters[0] filters and ReLU, feeds the first
+    block."""
+    model, spy = _resnet_with_spy(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8),
+                                  blocks_per_stage=1)
+    calls = _block_calls(model, spy)
+    stem = _stem(model)
+    if stem is None:
+        found = (f"the first block receives a tensor of shape {shape_str(calls[0].input_tensors[0].shape)}, "
+                 "the image itself" if calls and calls[0].input_tensors[0] is model.inputs[0]
+                 else "no convolution reads the image")
+        raise GradeFailure(f"{BUILDER}: {found}; the image should first go through a stem, "
+                           "Conv2D(filters[0], 3, padding='same', activation='relu'), whose output feeds the "
+                           "first block.")
+    if stem.kernel_size != (3, 3) or stem.filters != 4 or stem.strides != (1, 1):
+        raise GradeFailure(f"{BUILDER}: with filters=(4, 8) the stem is {_conv_text(stem)}; it should be a 3×3 "
+                           "convolution with filters[0] filters: Conv2D(filters[0], 3, padding='same', "
+                           "activation='relu').")
+    stem_out = model_nodes(model, stem)[0].output_tensors[0]
+    act = activation_name(stem)
+    if act == "linear":  # or an activation layer right after the stem
+        after = [op for op in _fed_by(model, stem_out) if type(op).__name__ in ACTIVATIONS]
+        act = _activation_of(after[0]) if after else act
+    if act != "relu":
+        raise GradeFailure(f"{BUILDER}: the stem convolution has activation '{act}'; it needs ReLU.")
+    if calls:
+        source = _skip_back(calls[0].input_tensors[0], ACTIVATIONS | PASS_THROUGH)
+        if source is not stem_out:
+            raise GradeFailure(f"{BUILDER}: the first block receives the output of '{producer(source).name}', not "
+                               f"the stem's ('{stem.name}'); call the first block on the stem's output.")
+
+
+@graded(BUILDER, 1)
+def test_resnet_stem_padding_same(submission):
+    """Exercise 2: the stem convolution uses padding='same', so that it keeps the image's height and width."""
+    model, _ = _resnet_with_spy(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8),
+                                blocks_per_stage=1)
+    stem = _stem(model)
+    if stem is None:
+        raise GradeFailure(f"{BUILDER}: no convolution reads the image, so there is no stem to check; start with "
+                           "Conv2D(filters[0], 3, padding='same', activation='relu').")
+    if stem.padding != "same":
+        shape = model_nodes(model, stem)[0].output_tensors[0].shape
+        raise GradeFailure(f"{BUILDER}: the stem convolution has padding='{stem.padding}', so the 8×8 image "
+                           f"becomes {shape[1]}×{shape[2]} maps before the first block; use padding='same'.")
+
+
+@graded(BUILDER, 2)
+def test_resnet_stages(submission):
+    """Exercise 2: the builder calls `block` once per block, stage by stage, with each stage's filters, each block
+    on the previous block's output, and downsamples in the first block of every stage after the first (tried with
+    two configurations)."""
+    for filters, blocks in (((4, 8), 2), ((3, 5, 7), 1)):
+        model, spy = _resnet_with_spy(submission, input_shape=(8, 8, 1), num_classes=10, filters=filters,
+                                      blocks_per_stage=blocks)
+        calls = _block_calls(model, spy)
+        want = [(f, s > 0 and i == 0) for s, f in enumerate(filters) for i in range(blocks)]
+        if not calls:
+            raise GradeFailure(f"{BUILDER} never called the `block` it was given (or left what it built out of the "
+                               "model); build every block with block(x, filters, downsample=...) so that the "
+                               "lesson can swap in a plain block.")
+        got = [_call_args(node) for node in calls]
+        if got != want:
+            show = lambda seq: ", ".join(f"({f}, {d})" for f, d in seq)  # noqa: E731
+            raise GradeFailure(f"{BUILDER}(filters={filters}, blocks_per_stage={blocks}) called block with "
+                               f"(filters, downsample) = {show(got)}; expected {show(want)}.")
+        for k, (previous, node) in enumerate(zip(calls, calls[1:]), start=2):
+            source = _skip_back(node.input_tensors[0], PASS_THROUGH)
+            if source is not previous.output_tensors[0]:
+                raise GradeFailure(f"{BUILDER}(filters={filters}, blocks_per_stage={blocks}): block {k} receives "
+                                   f"the output of '{producer(source).name}', not block {k - 1}'s; chain the "
+                                   "blocks, each called on the previous block's output: x = block(x, ...).")
+
+
+@graded(BUILDER, 1)
+def test_resnet_global_average_pooling(submission):
+    """Exercise 2: GlobalAveragePooling2D of the last block's output, then the Dense(num_classes) output layer."""
+    model, spy = _resnet_with_spy(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8),
+                                  blocks_per_stage=1)
+    dense = _output_dense(model)
+    if dense is None:
+        raise GradeFailure(f"{BUILDER}: the output 'digit' is not a Dense layer, so nothing reads pooled features; "
+                           "end with GlobalAveragePooling2D, then Dense(num_classes, activation='softmax', "
+                           "name='digit').")
+    source = model_nodes(model, dense)[0].input_tensors[0]
+    while True:  # through Dropout, and through a Flatten that only drops 1×1 height and width
+        pool, pool_node = _history(source)
+        kind, inputs = type(pool).__name__, pool_node.input_tensors
+        flat_1x1 = kind == "Flatten" and len(inputs) == 1 and all(d == 1 for d in inputs[0].shape[1:-1])
+        if flat_1x1 or (kind == "Dropout" and len(inputs) == 1):
+            source = inputs[0]
+            continue
+        break
+    if not _is_global_average(pool):
+        raise GradeFailure(f"{BUILDER}: the output Dense layer reads '{pool.name}' ({type(pool).__name__}); it "
+                           "should read the global average of the last block's output: "
+                           "layers.GlobalAveragePooling2D()(x), then the Dense layer.")
+    calls = _block_calls(model, spy)
+    if calls and _skip_back(pool_node.input_tensors[0], PASS_THROUGH) is not calls[-1].output_tensors[0]:
+        raise GradeFailure(f"{BUILDER}: GlobalAveragePooling2D reads '{producer(pool_node.input_tensors[0]).name}', "
+                           "not the last block's output; pool the output of the last block.")
+
+
+@graded(BUILDER, 1)
+def test_resnet_model_name(submission):
+    """Exercise 2: the model is named `name` ('resnet' by default; the lesson also builds one named 'plain')."""
+    for kwargs, want in (({}, "resnet"), ({"name": "plain"}, "plain")):
+        model, _ = _resnet_with_spy(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8),
+                                    blocks_per_stage=1, **kwargs)
+        if model.name != want:
+            given = f"name='{want}'" if kwargs else "the default name"
+            raise GradeFailure(f"{BUILDER}: built with {given}, the model is named '{model.name}'; it should be "
+                               f"named '{want}': return keras.Model(inputs, outputs, name=name).")
+
+
 @graded(BUILDER, 1)
 def test_resnet_uses_residual_blocks(submission):
-    """Built with its default block, the network holds one add per block (residual_block is the default)."""
+    """Exercise 2: built with its default block, the network holds one add per block (residual_block is the
+    default)."""
     model = _resnet(submission, input_shape=(8, 8, 1), num_classes=10, filters=(4, 8), blocks_per_stage=2)
     adds = [op for op in model.operations if type(op).__name__ == "Add"]
     if len(adds) != 4:
@@ -304,7 +520,8 @@ def _stripes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @graded(BUILDER, 1, hidden=True)
 def test_resnet_learns(submission):
-    """Behaviour: compiled with Adam and sparse categorical cross-entropy, a short fit lowers the loss.
+    """Exercise 2 (behaviour): compiled with Adam and sparse categorical cross-entropy, a short fit lowers the
+    loss.
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _resnet(submission, input_shape=(8, 8, 1), num_classes=3, filters=(4, 8), blocks_per_stage=1)

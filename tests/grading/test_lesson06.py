@@ -1,8 +1,8 @@
-"""Grader for lesson 06 — shared layers (8 points).
+"""Grader for lesson 06 — shared layers (9 points).
 
 The siamese builder is judged on its graph: which layers each image goes through before the two paths meet, and
 whether those are the very same layer objects with the very same variables (two separate layers of the same shape
-are not shared, however alike they look).
+are not shared, however alike they look), and what the two encodings are merged into.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from gradekit.harness import (
     producer,
     random_batch,
     same_variables,
+    shape_str,
 )
 
 EXERCISE = "build_siamese_digits"
@@ -36,12 +37,8 @@ def _siamese(submission: Submission, units: int | None = None) -> keras.Model:
     return submission.model(EXERCISE, units)
 
 
-def branches(model: keras.Model) -> dict[str, list[tuple[object, object]]]:
-    """For each model input: the calls (operation, node) whose result depends on that input and on no other.
-
-    A layer shared by two inputs has one call in each input's branch; a layer that combines both inputs (the
-    merge and everything after it) is in no branch.
-    """
+def dependence():
+    """A function: node -> the names of the model inputs its result depends on (memoised)."""
     depends: dict[int, frozenset] = {}
 
     def deps(node) -> frozenset:
@@ -55,6 +52,16 @@ def branches(model: keras.Model) -> dict[str, list[tuple[object, object]]]:
                     else frozenset()
         return depends[key]
 
+    return deps
+
+
+def branches(model: keras.Model) -> dict[str, list[tuple[object, object]]]:
+    """For each model input: the calls (operation, node) whose result depends on that input and on no other.
+
+    A layer shared by two inputs has one call in each input's branch; a layer that combines both inputs (the
+    merge and everything after it) is in no branch.
+    """
+    deps = dependence()
     out: dict[str, list] = {t.name: [] for t in model.inputs}
     for op in getattr(model, "operations", model.layers):
         if type(op).__name__ == "InputLayer":
@@ -85,7 +92,7 @@ def encodings(model: keras.Model, branch: list[tuple[object, object]]) -> list[o
                 continue
             for parent in node.parent_nodes:
                 if id(parent) in inside:
-                    ends.extend(parent.output_tensors)
+                    ends.extend(t for t in parent.output_tensors if not any(t is e for e in ends))
     return ends
 
 
@@ -98,16 +105,24 @@ def _names(layers: list[object]) -> str:
 
 @graded(EXERCISE, 1)
 def test_siamese_inputs(submission):
-    """Two inputs, 'image_a' and 'image_b', each of shape (None, 8, 8, 1), float32."""
+    """Exercise: two inputs, 'image_a' and 'image_b', each of shape (None, 8, 8, 1), float32."""
     expect_inputs(_siamese(submission), [(name, (None, 8, 8, 1), "float32") for name in IMAGES], EXERCISE)
 
 
 @graded(EXERCISE, 1)
 def test_siamese_output(submission):
-    """One output, 'same', of shape (None, 1), with a sigmoid: the probability that both show the same digit."""
+    """Exercise: one output, 'same', a Dense(1) layer with a sigmoid: the probability that both show the same
+    digit."""
     model = _siamese(submission)
     expect_outputs(model, [("same", (None, 1))], EXERCISE)
     layer = producer(model.outputs[0])
+    dense = layer
+    if type(layer).__name__ == "Activation":  # Dense(1) then Activation('sigmoid', name='same') reads alike
+        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
+    if type(dense).__name__ != "Dense":
+        raise GradeFailure(f"{EXERCISE}: the output 'same' is made by '{layer.name}' ({type(layer).__name__}) "
+                           f"from '{dense.name}' ({type(dense).__name__}), not by a Dense layer; end with "
+                           "layers.Dense(1, activation='sigmoid', name='same') on the merged encodings.")
     if activation_name(layer) != "sigmoid":
         raise GradeFailure(f"{EXERCISE}: the output 'same' has activation '{activation_name(layer)}'; use "
                            "activation='sigmoid' so that it is a probability between 0 and 1.")
@@ -115,7 +130,8 @@ def test_siamese_output(submission):
 
 @graded(EXERCISE, 3)
 def test_siamese_shares_encoder(submission):
-    """Both images go through the same layer objects, with the same variables, before the two paths meet."""
+    """Exercise: both images go through the same layer objects, with the same variables, before the two paths
+    meet."""
     model = _siamese(submission)
     found = branches(model)
     missing = [name for name in IMAGES if name not in found]
@@ -138,7 +154,7 @@ def test_siamese_shares_encoder(submission):
 
 @graded(EXERCISE, 1)
 def test_siamese_units(submission):
-    """Each image is encoded into `units` numbers (tried with units=16 and units=32)."""
+    """Exercise: each image is encoded into `units` numbers (tried with units=16 and units=32)."""
     for units in (16, 32):
         model = _siamese(submission, units)
         for name, branch in branches(model).items():
@@ -151,7 +167,7 @@ def test_siamese_units(submission):
 
 @graded(EXERCISE, 1)
 def test_siamese_symmetric(submission):
-    """Swapping the two images does not change the answer (shared encoder, then |a − b|)."""
+    """Exercise: swapping the two images does not change the answer (shared encoder, then |a − b|)."""
     model = _siamese(submission)
     a, b = random_batch((16, 8, 8, 1), seed=1), random_batch((16, 8, 8, 1), seed=2)
     forward = submission.run(f"predicting with the model of {EXERCISE}", model.predict,
@@ -164,9 +180,78 @@ def test_siamese_symmetric(submission):
                            "(not with a concatenation, whose order matters).")
 
 
+def _ancestors(node) -> set[int]:
+    """The ids of every node upstream of ``node``."""
+    seen: set[int] = set()
+    stack = list(node.parent_nodes)
+    while stack:
+        parent = stack.pop()
+        if id(parent) not in seen:
+            seen.add(id(parent))
+            stack.extend(parent.parent_nodes)
+    return seen
+
+
+# What a merge tensor may be instead of |a − b|, for the feedback: (description, function of the two encodings)
+OTHER_MERGES = [
+    ("the plain difference a − b, whose sign flips when the images are swapped", lambda a, b: a - b),
+    ("the plain difference b − a, whose sign flips when the images are swapped", lambda a, b: b - a),
+    ("the squared difference (a − b)²", lambda a, b: (a - b) ** 2),
+    ("the sum a + b, which is not 0 when both encodings are equal", lambda a, b: a + b),
+    ("the product a × b, which is not 0 when both encodings are equal", lambda a, b: a * b),
+]
+
+
+@graded(EXERCISE, 1)
+def test_siamese_absolute_difference(submission):
+    """Exercise: the two encodings are merged by their absolute difference |a − b|: the first layer with weights
+    after the two paths meet receives exactly |encoding of image_a − encoding of image_b|."""
+    model = _siamese(submission)
+    found = branches(model)
+    ends = {}
+    for name in IMAGES:
+        ends[name] = encodings(model, found.get(name, []))
+        if len(ends[name]) != 1:
+            raise GradeFailure(f"{EXERCISE}: '{name}' should be encoded into one vector that goes into the merge; "
+                               f"its path ends in {len(ends[name])} tensors.")
+    deps = dependence()
+    merged = [(op, node) for op in model.operations for node in model_nodes(model, op)
+              if deps(node) >= set(IMAGES) and getattr(op, "weights", None)]
+    first = [(op, node) for op, node in merged
+             if not any(id(other) in _ancestors(node) for _, other in merged if other is not node)]
+    if not first:
+        raise GradeFailure(f"{EXERCISE}: no layer with weights comes after the two encodings meet; merge them "
+                           "with |a − b| (layers.subtract, then keras.ops.abs) and feed that to the output "
+                           "Dense(1, sigmoid) 'same'.")
+    a, b = random_batch((16, 8, 8, 1), seed=3), random_batch((16, 8, 8, 1), seed=4)
+    batch = [{"image_a": a, "image_b": b}[t.name] for t in model.inputs]
+    for op, node in first:
+        if len(node.input_tensors) != 1:
+            raise GradeFailure(f"{EXERCISE}: '{op.name}' receives {len(node.input_tensors)} tensors after the two "
+                               "paths meet; it should receive one, |a − b| of the two encodings.")
+        merge = node.input_tensors[0]
+        probe = keras.Model(model.inputs, [ends["image_a"][0], ends["image_b"][0], merge])
+        enc_a, enc_b, got = submission.run(f"predicting with the model of {EXERCISE}", probe.predict, batch,
+                                           verbose=0)
+        want = np.abs(enc_a - enc_b)
+        if np.shape(got) != np.shape(want):
+            raise GradeFailure(f"{EXERCISE}: '{op.name}' receives a tensor of shape {shape_str(merge.shape)}, not "
+                               f"|a − b| of the two encodings (shape {shape_str(ends['image_a'][0].shape)}; a "
+                               "concatenation, for one, is twice as long); merge them with "
+                               "keras.ops.abs(layers.subtract([a, b])).")
+        if not np.allclose(got, want, atol=1e-5, rtol=1e-4):
+            what = next((text for text, fn in OTHER_MERGES if np.allclose(got, fn(enc_a, enc_b), atol=1e-5,
+                                                                           rtol=1e-4)),
+                        "something other than |a − b| of the two encodings")
+            raise GradeFailure(f"{EXERCISE}: after the two paths meet, '{op.name}' receives {what}; merge the two "
+                               "encodings by their absolute difference |a − b|: "
+                               "keras.ops.abs(layers.subtract([a, b])).")
+
+
 @graded(EXERCISE, 1, hidden=True)
 def test_siamese_learns(submission):
-    """Compiled with Adam and binary cross-entropy, a short fit on real digit pairs lowers the training loss."""
+    """Exercise (behaviour): compiled with Adam and binary cross-entropy, a short fit on real digit pairs lowers
+    the training loss."""
     from coursekit.data.digit_pairs import load_digit_pairs
 
     (x, y), _, _ = load_digit_pairs()
