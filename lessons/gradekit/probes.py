@@ -65,7 +65,7 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
     cases = []
     for case in plan.get("cases", []):
         record: dict[str, Any] = {}
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         layer = _step(record, "create", timeout, lambda: cls(**case["kwargs"]), filename)
         if layer is None:
             cases.append(record)
@@ -90,7 +90,7 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
     out["cases"] = cases
 
     config_record: dict[str, Any] = {}
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     layer = _step(config_record, "create", timeout, lambda: cls(**plan["config_kwargs"]), filename)
     if layer is not None:
         config_record["create"] = True
@@ -112,7 +112,7 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
         save_record: dict[str, Any] = {}
 
         def save_and_load() -> np.ndarray:
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
             layer = cls(**save["kwargs"])
             inputs = keras.Input((save["input_dim"],), name="x")
             hidden = layer(inputs)
