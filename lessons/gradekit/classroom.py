@@ -45,7 +45,7 @@ LESSONS_DIR = ROOT / "lessons"
 TESTS_DIR = ROOT / "tests"
 GRADING_DIR = TESTS_DIR / "grading"
 
-DEFAULTS = {"call_timeout": 60.0, "submission_timeout": 1800.0, "memory_mb": 4096}
+DEFAULTS = {"call_timeout": 30.0, "submission_timeout": 1800.0, "memory_mb": 4096}
 
 
 # ------------------------------------------------------------------------------------------ the course's tests
@@ -94,12 +94,16 @@ def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
 # ------------------------------------------------------------------------------------------ one submission
 
 
-def judge(submission: Path, lessons: list[str], options: dict, work: Path) -> tuple[dict[str, dict], str]:
-    """Run the graders of ``lessons`` on ``submission`` in a judge process; (test name -> record, problem)."""
+def judge(submission: Path, lessons: list[str], options: dict, work: Path,
+          single_thread: bool = False) -> tuple[dict[tuple[str, str], dict], str]:
+    """Run the graders of ``lessons`` on ``submission`` in a judge process; ((lesson, test) -> record, problem).
+    ``single_thread``: several judges share the cores, so each (and its worker) runs Keras on one thread."""
     report = work / "report.json"
     files = [str(GRADING_DIR / f"test_{lesson}.py") for lesson in lessons]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTHONPATH"] = os.pathsep.join([str(LESSONS_DIR), str(TESTS_DIR)])
+    if single_thread:
+        env.update({"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "2"})
     cmd = [sys.executable, "-m", "pytest", *files, "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts=",
            f"--rootdir={ROOT}", f"--submission={submission}", f"--grade-report={report}",
            f"--call-timeout={options['call_timeout']}", f"--memory-mb={options['memory_mb']}"]
@@ -118,34 +122,58 @@ def judge(submission: Path, lessons: list[str], options: dict, work: Path) -> tu
         tail = log.read_bytes()[-400:].decode(errors="replace").strip().splitlines()
         problem = f"the grading process ended unexpectedly (exit status {proc.returncode})" + (
             f": {tail[-1]}" if tail else "")
-    results: dict[str, dict] = {}
+    results: dict[tuple[str, str], dict] = {}
     if report.exists():
         try:
             for record in json.loads(report.read_text())["tests"]:
-                results[record["name"]] = record
+                results[(record["lesson"], record["name"])] = record
         except (ValueError, KeyError, TypeError):
             problem = problem or "the grading process wrote no readable report"
     return results, problem
 
 
+def _groups(lessons: list[str], expected: list[CourseTest], jobs: int) -> list[list[str]]:
+    """Lessons split into at most ``jobs`` groups of about the same number of tests."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(lessons))))]
+    sizes = [0] * len(groups)
+    for lesson in sorted(lessons, key=lambda name: -sum(t.lesson == name for t in expected)):
+        k = sizes.index(min(sizes))
+        groups[k].append(lesson)
+        sizes[k] += sum(t.lesson == lesson for t in expected)
+    return [sorted(group) for group in groups if group]
+
+
 def grade_submission(submission: Path, lessons: list[str] | None = None, options: dict | None = None,
-                     student: str = "") -> dict:
-    """Grade every lesson of one submission; the report, built here from the course's own list of tests."""
+                     student: str = "", jobs: int = 1, single_thread: bool = False) -> dict:
+    """Grade every lesson of one submission; the report, built here from the course's own list of tests.
+
+    ``jobs`` > 1 splits the lessons between that many judges running side by side (one submission on an idle
+    machine); a class is graded one submission per judge instead (:func:`batch`)."""
     options = {**DEFAULTS, **(options or {})}
     submission = Path(submission).resolve()
     expected = [t for t in course_tests() if lessons is None or t.lesson[-2:] in lessons]
     started = time.perf_counter()
     wanted = sorted({t.lesson for t in expected})
+    results: dict[tuple[str, str], dict] = {}
+    problems: dict[str, str] = {}
     if not submission.exists():
-        results, problem = {}, f"the submission {submission.name} does not exist"
-    else:
-        with tempfile.TemporaryDirectory(prefix="grading-judge-") as work:
-            results, problem = judge(submission, wanted, options, Path(work))
+        problems = {lesson: f"the submission {submission.name} does not exist" for lesson in wanted}
+    elif wanted:
+        groups = _groups(wanted, expected, jobs)
+
+        def run(group: list[str]) -> tuple[list[str], tuple[dict, str]]:
+            with tempfile.TemporaryDirectory(prefix="grading-judge-") as work:
+                return group, judge(submission, group, options, Path(work), single_thread or len(groups) > 1)
+
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            for group, (found, problem) in pool.map(run, groups):
+                results.update(found)
+                problems.update({lesson: problem for lesson in group})
     records = []
     for test in expected:
-        result = results.get(test.name) if results.get(test.name, {}).get("lesson") == test.lesson else None
+        result = results.get((test.lesson, test.name))
         if result is None:
-            earned, feedback = 0.0, f"not graded: {problem or 'this test reported no result'}."
+            earned, feedback = 0.0, f"not graded: {problems.get(test.lesson) or 'this test reported no result'}."
         else:
             earned = test.points if float(result.get("earned", 0)) >= test.points else 0.0
             feedback = str(result.get("feedback", ""))
@@ -227,7 +255,7 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
         with lock:
             running.append(student)
         try:
-            report = grade_submission(entry, lessons, options, student=student)
+            report = grade_submission(entry, lessons, options, student=student, single_thread=jobs > 1)
         except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
             report = {"student": student, "submission": str(entry), "earned": 0.0, "possible": 0.0,
                       "seconds": 0.0, "tests": [], "error": f"{type(error).__name__}: {error}"}
@@ -259,19 +287,20 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--submission-timeout", type=float, default=DEFAULTS["submission_timeout"],
                        help="seconds the grading of one submission may take in all")
         p.add_argument("--memory-mb", type=int, default=DEFAULTS["memory_mb"])
+        p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="judges side by side: lessons of one submission (grade) or submissions (batch)")
         if name == "grade":
             p.add_argument("--report", type=Path)
             p.add_argument("--markdown", type=Path)
             p.add_argument("--junit", type=Path)
         else:
             p.add_argument("--out", type=Path, required=True)
-            p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     options = {"call_timeout": args.call_timeout, "submission_timeout": args.submission_timeout,
                "memory_mb": args.memory_mb}
     lessons = [s.zfill(2) for s in args.lessons] if args.lessons else None
     if args.command == "grade":
-        report = grade_submission(args.path, lessons, options)
+        report = grade_submission(args.path, lessons, options, jobs=args.jobs)
         for path, text in ((args.report, json.dumps(report, indent=2)), (args.markdown, markdown(report)),
                            (args.junit, junit([report]))):
             if path:

@@ -34,7 +34,7 @@ import pytest
 from gradekit import evidence
 from gradekit.worker import Engine, short, time_limit, write_frame
 
-DEFAULT_CALL_TIMEOUT = 60.0
+DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_MEMORY_MB = 4096
 ENGINE_PACKAGES = ("gradekit", "coursekit")
 LESSONS_DIR = Path(__file__).resolve().parents[1]

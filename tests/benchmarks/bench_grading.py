@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = make_class(out / "class", args.students, edition)
 
     started = time.perf_counter()
-    single = classroom.grade_submission(ROOT / "solutions", None, None, student="solutions")
+    single = classroom.grade_submission(ROOT / "solutions", None, None, student="solutions", jobs=args.jobs)
     single_seconds = time.perf_counter() - started
     print(f"one full submission (the reference solutions): {single['earned']:g} / {single['possible']:g} in "
           f"{single_seconds:.1f} s", flush=True)
