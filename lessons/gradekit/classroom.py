@@ -94,16 +94,12 @@ def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
 # ------------------------------------------------------------------------------------------ one submission
 
 
-def judge(submission: Path, lessons: list[str], options: dict, work: Path,
-          single_thread: bool = False) -> tuple[dict[tuple[str, str], dict], str]:
-    """Run the graders of ``lessons`` on ``submission`` in a judge process; ((lesson, test) -> record, problem).
-    ``single_thread``: several judges share the cores, so each (and its worker) runs Keras on one thread."""
+def judge(submission: Path, lessons: list[str], options: dict, work: Path) -> tuple[dict[tuple[str, str], dict], str]:
+    """Run the graders of ``lessons`` on ``submission`` in a judge process; ((lesson, test) -> record, problem)."""
     report = work / "report.json"
     files = [str(GRADING_DIR / f"test_{lesson}.py") for lesson in lessons]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env["PYTHONPATH"] = os.pathsep.join([str(LESSONS_DIR), str(TESTS_DIR)])
-    if single_thread:
-        env.update({"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "2"})
     cmd = [sys.executable, "-m", "pytest", *files, "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts=",
            f"--rootdir={ROOT}", f"--submission={submission}", f"--grade-report={report}",
            f"--call-timeout={options['call_timeout']}", f"--memory-mb={options['memory_mb']}"]
@@ -144,7 +140,7 @@ def _groups(lessons: list[str], expected: list[CourseTest], jobs: int) -> list[l
 
 
 def grade_submission(submission: Path, lessons: list[str] | None = None, options: dict | None = None,
-                     student: str = "", jobs: int = 1, single_thread: bool = False) -> dict:
+                     student: str = "", jobs: int = 1) -> dict:
     """Grade every lesson of one submission; the report, built here from the course's own list of tests.
 
     ``jobs`` > 1 splits the lessons between that many judges running side by side (one submission on an idle
@@ -163,7 +159,7 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
 
         def run(group: list[str]) -> tuple[list[str], tuple[dict, str]]:
             with tempfile.TemporaryDirectory(prefix="grading-judge-") as work:
-                return group, judge(submission, group, options, Path(work), single_thread or len(groups) > 1)
+                return group, judge(submission, group, options, Path(work))
 
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
             for group, (found, problem) in pool.map(run, groups):
@@ -255,7 +251,7 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
         with lock:
             running.append(student)
         try:
-            report = grade_submission(entry, lessons, options, student=student, single_thread=jobs > 1)
+            report = grade_submission(entry, lessons, options, student=student)
         except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
             report = {"student": student, "submission": str(entry), "earned": 0.0, "possible": 0.0,
                       "seconds": 0.0, "tests": [], "error": f"{type(error).__name__}: {error}"}
