@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,12 +131,13 @@ def judge(submission: Path, lessons: list[str], options: dict, work: Path) -> tu
 
 def _groups(lessons: list[str], expected: list[CourseTest], jobs: int) -> list[list[str]]:
     """Lessons split into at most ``jobs`` groups of about the same number of tests."""
+    counts = Counter(t.lesson for t in expected)
     groups: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(lessons))))]
     sizes = [0] * len(groups)
-    for lesson in sorted(lessons, key=lambda name: -sum(t.lesson == name for t in expected)):
+    for lesson in sorted(lessons, key=lambda name: -counts[name]):
         k = sizes.index(min(sizes))
         groups[k].append(lesson)
-        sizes[k] += sum(t.lesson == lesson for t in expected)
+        sizes[k] += counts[lesson]
     return [sorted(group) for group in groups if group]
 
 

@@ -58,10 +58,6 @@ def _serialization():
     return serialization_lib
 
 
-def _own_class(obj: Any) -> str:
-    return f"{type(obj).__name__}"
-
-
 def _is_builtin(obj: Any) -> bool:
     """Keras' own class, or one of the engine's (:mod:`gradekit.blocks`), which both sides know."""
     return (type(obj).__module__ or "").split(".")[0] == "keras" or _engine_class(type(obj).__name__,
@@ -146,7 +142,7 @@ class Packer:
 
     def _builtin_config(self, obj: Any, what: str) -> Any:
         if not _is_builtin(obj) and not (callable(obj) and getattr(obj, "__module__", "").startswith("keras")):
-            raise EvidenceError(f"the {what} {getattr(obj, '__name__', _own_class(obj))} is defined in your own "
+            raise EvidenceError(f"the {what} {getattr(obj, '__name__', type(obj).__name__)} is defined in your own "
                                 "code; the grader reads Keras' built-in ones only")
         return _serialization().serialize_keras_object(obj)
 
@@ -230,9 +226,10 @@ class Packer:
                 raise EvidenceError(f"the model is a subclass of keras.Model defined in your code ({kind}); the "
                                     "grader reads models built as keras.Model(inputs, outputs) or "
                                     "keras.Sequential")
+            inputs, outputs = getattr(obj, "_inputs_struct", None), getattr(obj, "_outputs_struct", None)
             return {"functional": {"name": obj.name,
-                                   "inputs": self.value(_structure(obj, "_inputs_struct", obj.inputs)),
-                                   "outputs": self.value(_structure(obj, "_outputs_struct", obj.outputs))},
+                                   "inputs": self.value(obj.inputs if inputs is None else inputs),
+                                   "outputs": self.value(obj.outputs if outputs is None else outputs)},
                     "state": self._state(obj)}
         if not _is_builtin(obj):
             raise EvidenceError(f"'{getattr(obj, 'name', kind)}' is a layer of class {kind}, defined in your own "
@@ -292,11 +289,6 @@ def _is_functional(model: Any) -> bool:
     from keras.src.models.functional import Functional
 
     return isinstance(model, Functional)
-
-
-def _structure(model: Any, attribute: str, fallback: Any) -> Any:
-    value = getattr(model, attribute, None)
-    return fallback if value is None else value
 
 
 def given_objects(args: Any, kwargs: Any) -> list[Any]:
@@ -416,9 +408,9 @@ def check_document(document: Any, arrays: list[np.ndarray]) -> None:
         for key in ("layer", "wrapper", "keras"):
             if key in record:
                 check_config(record[key])
-        for node in document["nodes"]:
-            if not isinstance(node, dict):
-                raise EvidenceError("the worker's answer is not evidence")
+    for node in document["nodes"]:
+        if not isinstance(node, dict):
+            raise EvidenceError("the worker's answer is not evidence")
 
 
 # ----------------------------------------------------------------------------------------------------- unpacking
@@ -573,12 +565,10 @@ class Unpacker:
             obj = self.given[k]
             self._pending_state.append((obj, record.get("state") or {}))
             return obj
-        if "keras" in record:
-            check_config(record["keras"])
+        if "keras" in record:  # every object record's config was checked by check_document
             return _serialization().deserialize_keras_object(record["keras"], safe_mode=True)
         if "layer" in record:
             config = record["layer"]
-            check_config(config)
             try:
                 layer = _serialization().deserialize_keras_object(config, safe_mode=True)
             except EvidenceError:
@@ -595,7 +585,6 @@ class Unpacker:
             return layer
         if "wrapper" in record:
             config = record["wrapper"]
-            check_config(config)
             name = config.get("class_name") if isinstance(config, dict) else None
             if name not in WRAPPERS:
                 raise EvidenceError("the answer describes a wrapper layer the grader does not know")

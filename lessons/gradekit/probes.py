@@ -12,6 +12,7 @@ Each step is guarded on its own: a step that raises records ``{"error": ...}`` a
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -122,9 +123,10 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
             by_shape[tuple(save["kernel"].shape)].assign(save["kernel"])
             by_shape[tuple(save["bias"].shape)].assign(save["bias"])
             dense.set_weights([save["dense_kernel"], save["dense_bias"]])
-            path = Path.cwd() / "probe_model.keras"
-            model.save(path)
-            loaded = keras.saving.load_model(path, custom_objects={"SimpleDense": cls, cls.__name__: cls})
+            with tempfile.TemporaryDirectory(prefix="probe-") as folder:  # in the worker: its scratch folder
+                path = Path(folder) / "probe_model.keras"
+                model.save(path)
+                loaded = keras.saving.load_model(path, custom_objects={"SimpleDense": cls, cls.__name__: cls})
             return np.asarray(loaded.predict(save["x"], verbose=0), dtype="float64")
 
         _step(save_record, "outputs", timeout, save_and_load, filename)
