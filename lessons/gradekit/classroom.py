@@ -29,6 +29,7 @@ import ast
 import csv
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -95,30 +96,87 @@ def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
 # ------------------------------------------------------------------------------------------ one submission
 
 
-def judge(submission: Path, lessons: list[str], options: dict, work: Path) -> tuple[dict[tuple[str, str], dict], str]:
-    """Run the graders of ``lessons`` on ``submission`` in a judge process; ((lesson, test) -> record, problem)."""
+class Judge:
+    """A judge process (:mod:`gradekit.judge`) that grades submissions one after another; it is started on first
+    use and again after it overran a job, died, or retired itself."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+
+    def _spawn(self) -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        env["PYTHONPATH"] = os.pathsep.join([str(LESSONS_DIR), str(TESTS_DIR)])
+        return subprocess.Popen([sys.executable, "-m", "gradekit.judge"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def run(self, args: list[str], work: Path, timeout: float) -> tuple[int | None, str]:
+        """Run pytest with ``args`` in the judge, in the folder ``work`` (its output in ``work/judge.log``);
+        (pytest's exit status or None, a problem)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._spawn()
+        proc = self.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        log = work / "judge.log"
+        job = json.dumps({"args": args, "cwd": str(work), "log": str(log)}) + "\n"
+        try:
+            proc.stdin.write(job.encode())
+            proc.stdin.flush()
+        except OSError:
+            pass  # it died; reading says how
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                return None, f"grading this submission took longer than {timeout:g} s and was stopped"
+            ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 5.0))
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    status = proc.wait()
+                    self.proc = None
+                    tail = log.read_bytes()[-400:].decode(errors="replace").strip().splitlines() if log.exists() else []
+                    return None, (f"the grading process ended unexpectedly (exit status {status})"
+                                  + (f": {tail[-1]}" if tail else ""))
+                line += chunk
+        try:
+            return int(json.loads(line)["exit"]), ""
+        except (ValueError, KeyError, TypeError):
+            self.close()
+            return None, "the grading process answered something unreadable"
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            self.proc = None
+
+
+def judge(submission: Path, lessons: list[str], options: dict, work: Path,
+          runner: Judge | None = None) -> tuple[dict[tuple[str, str], dict], str]:
+    """Run the graders of ``lessons`` on ``submission`` in a judge (``runner``, or one started for this);
+    ((lesson, test) -> record, problem)."""
     report = work / "report.json"
     files = [str(GRADING_DIR / f"test_{lesson}.py") for lesson in lessons]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env["PYTHONPATH"] = os.pathsep.join([str(LESSONS_DIR), str(TESTS_DIR)])
-    cmd = [sys.executable, "-m", "pytest", *files, "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts=",
-           f"--rootdir={ROOT}", f"--submission={submission}", f"--grade-report={report}",
-           f"--call-timeout={options['call_timeout']}", f"--memory-mb={options['memory_mb']}"]
-    log = work / "judge.log"
-    problem = ""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=options["submission_timeout"])
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            problem = f"grading this submission took longer than {options['submission_timeout']:g} s and was stopped"
-    if not problem and proc.returncode not in (0, 1):
-        tail = log.read_bytes()[-400:].decode(errors="replace").strip().splitlines()
-        problem = f"the grading process ended unexpectedly (exit status {proc.returncode})" + (
-            f": {tail[-1]}" if tail else "")
+    # --tb=no: the report's feedback comes from the graders; formatting each failure's traceback would cost the
+    # judge seconds per submission
+    args = [*files, "-p", "no:cacheprovider", "-q", "--no-header", "--tb=no", "-o", "addopts=", f"--rootdir={ROOT}",
+            f"--submission={submission}", f"--grade-report={report}", f"--call-timeout={options['call_timeout']}",
+            f"--memory-mb={options['memory_mb']}"]
+    own = runner is None
+    runner = runner or Judge()
+    try:
+        status, problem = runner.run(args, work, options["submission_timeout"])
+    finally:
+        if own:
+            runner.close()
+    if not problem and status not in (0, 1):
+        tail = (work / "judge.log").read_bytes()[-400:].decode(errors="replace").strip().splitlines()
+        problem = f"the grading process ended unexpectedly (exit status {status})" + (f": {tail[-1]}" if tail else "")
     results: dict[tuple[str, str], dict] = {}
     if report.exists():
         try:
@@ -142,11 +200,12 @@ def _groups(lessons: list[str], expected: list[CourseTest], jobs: int) -> list[l
 
 
 def grade_submission(submission: Path, lessons: list[str] | None = None, options: dict | None = None,
-                     student: str = "", jobs: int = 1) -> dict:
+                     student: str = "", jobs: int = 1, judges: list[Judge] | None = None) -> dict:
     """Grade every lesson of one submission; the report, built here from the course's own list of tests.
 
     ``jobs`` > 1 splits the lessons between that many judges running side by side (one submission on an idle
-    machine); a class is graded one submission per judge instead (:func:`batch`)."""
+    machine); a class is graded one submission per judge instead (:func:`batch`), by ``judges`` that last from one
+    submission to the next."""
     options = {**DEFAULTS, **(options or {})}
     submission = Path(submission).resolve()
     expected = [t for t in course_tests() if lessons is None or t.lesson[-2:] in lessons]
@@ -157,14 +216,15 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
     if not submission.exists():
         problems = {lesson: f"the submission {submission.name} does not exist" for lesson in wanted}
     elif wanted:
-        groups = _groups(wanted, expected, jobs)
+        groups = _groups(wanted, expected, len(judges) if judges else jobs)
 
-        def run(group: list[str]) -> tuple[list[str], tuple[dict, str]]:
+        def run(k: int) -> tuple[list[str], tuple[dict, str]]:
             with tempfile.TemporaryDirectory(prefix="grading-judge-") as work:
-                return group, judge(submission, group, options, Path(work))
+                runner = judges[k] if judges else None
+                return groups[k], judge(submission, groups[k], options, Path(work), runner)
 
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-            for group, (found, problem) in pool.map(run, groups):
+            for group, (found, problem) in pool.map(run, range(len(groups))):
                 results.update(found)
                 problems.update({lesson: problem for lesson in group})
     records = []
@@ -236,6 +296,8 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
     (out / "feedback").mkdir(exist_ok=True)
     (out / "reports").mkdir(exist_ok=True)
     lock = threading.Lock()
+    local = threading.local()  # each thread grades with a judge of its own, from one submission to the next
+    judges: list[Judge] = []
     started = time.perf_counter()
     running: list[str] = []
     done: list[float] = []
@@ -243,7 +305,8 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
     def progress(student: str, report: dict) -> None:
         elapsed = time.perf_counter() - started
         left = len(entries) - len(done)
-        eta = elapsed / len(done) * left if done else 0.0
+        # each submission takes about the mean so far, and ``jobs`` are graded side by side
+        eta = sum(done) / len(done) * left / max(1, jobs) if done else 0.0
         now = f"; grading {', '.join(running)}" if running else ""
         print(f"[{len(done)}/{len(entries)}] {student}: {report['earned']:g} / {report['possible']:g} "
               f"({report['seconds']:.0f} s) — {elapsed:.0f} s so far, about {eta:.0f} s left{now}", flush=True)
@@ -253,7 +316,10 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
         with lock:
             running.append(student)
         try:
-            report = grade_submission(entry, lessons, options, student=student)
+            if not hasattr(local, "judge"):
+                local.judge = Judge()
+                judges.append(local.judge)
+            report = grade_submission(entry, lessons, options, student=student, judges=[local.judge])
         except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
             report = {"student": student, "submission": str(entry), "earned": 0.0, "possible": 0.0,
                       "seconds": 0.0, "tests": [], "error": f"{type(error).__name__}: {error}"}
@@ -266,8 +332,12 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
         return report
 
     print(f"grading {len(entries)} submissions, {max(1, jobs)} at a time", flush=True)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        reports = list(pool.map(one, entries))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            reports = list(pool.map(one, entries))
+    finally:
+        for runner in judges:
+            runner.close()
     gradebook(reports, out / "gradebook.csv")
     (out / "junit.xml").write_text(junit(reports) + "\n")
     return reports

@@ -313,7 +313,7 @@ class Submission:
                     template = _KIND_MESSAGES.get(kind, _KIND_MESSAGES["crash"])
                     text = template.format(what=what, name=name, detail=detail,
                                            timeout=detail or f"{self.call_timeout:g}")
-                    if kind == "timeout":
+                    if kind in ("timeout", "memory"):  # the other calls would only wait for the same end
                         self._stopped[name] = text
                     raise GradeFailure(text)
                 return evidence.unpack(reply, out, given)

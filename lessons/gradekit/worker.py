@@ -271,6 +271,11 @@ class Engine:
             return failure("not_callable", type(target).__name__), []
         given = evidence.given_objects(args, kwargs)
         received = {k: obj.get_weights() for k, obj in enumerate(given) if hasattr(obj, "get_weights")}
+        # the same submission always builds the same initial weights, so a grader's training check gives it the
+        # same verdict on every run, whatever was called before
+        import keras
+
+        keras.utils.set_random_seed(0)
         outcome = run_submitted(f"{name}", target, args, kwargs, timeout, filename)
         if "result" not in outcome:
             return outcome, []

@@ -153,6 +153,21 @@ def test_after_a_timeout_the_exercise_fails_at_once():
     assert submission.call("fine") == 3, "other exercises are not affected"
 
 
+
+def test_after_running_out_of_memory_the_exercise_fails_at_once():
+    calls = []
+
+    def hog(size):
+        calls.append(size)
+        raise MemoryError
+
+    submission = Submission.from_objects("lesson99", hog=hog, fine=lambda: 3)
+    for size in (1, 2):  # a different call, not an answer from the cache
+        with pytest.raises(GradeFailure, match="ran out of memory"):
+            submission.call("hog", size)
+    assert calls == [1], "the second call fails without running the exercise again"
+    assert submission.call("fine") == 3, "other exercises are not affected"
+
 # ------------------------------------------------------------------------------------------------ the worker
 
 

@@ -1,0 +1,66 @@
+"""A judge that grades one submission after another: ``python -m gradekit.judge`` (started by the classroom).
+
+Starting Python, pytest and Keras costs a few seconds; a class pays it once per judge rather than once per
+submission. The judge reads one job per line on stdin (JSON: ``{"args": [...], "cwd": ..., "log": ...}``), runs
+pytest in-process with those arguments (the graders in ``tests/grading`` write the report), and answers one line
+on stdout: ``{"exit": N}``. Everything pytest prints goes to the job's log file.
+
+The judge never runs submitted code (each submission has its own confined worker, started and stopped by the
+graders' fixture), and nothing of one submission stays for the next: the answers, workers and records live in the
+pytest session, which ends with the job, and Keras' state is cleared between jobs. A judge that overruns a job or
+dies is killed and replaced by the classroom (:class:`gradekit.classroom.Judge`); it also ends itself after a job,
+to be replaced, once it has grown past ``RESTART_MB`` of memory.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import sys
+
+RESTART_MB = 3000  # a judge this large (peak resident memory) asks to be replaced after its job
+
+
+def main() -> int:
+    answers = os.fdopen(os.dup(1), "w", buffering=1)  # the protocol's channel; fd 1 and 2 go to each job's log
+    import keras  # noqa: F401 - the point of a judge that lasts: Keras is imported once
+    import pytest
+
+    gc.freeze()  # what was imported lives as long as the judge: full collections need not walk it again
+    for line in sys.stdin:
+        job = json.loads(line)
+        with open(job["log"], "ab") as log:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            os.chdir(job["cwd"])
+            try:
+                code = int(pytest.main(list(job["args"])))
+            except BaseException as error:  # noqa: BLE001 - report it, the classroom decides
+                print(f"the judge failed: {type(error).__name__}: {error}", file=sys.stderr)
+                code = 3
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+        _forget()
+        gc.freeze()  # the graders' modules, imported by the first job, likewise
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        answers.write(json.dumps({"exit": code}) + "\n")
+        if peak_mb > RESTART_MB:
+            break  # the classroom starts a fresh judge for the next job
+    return 0
+
+
+def _forget() -> None:
+    """Clear Keras' global state and collect what the job left."""
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
