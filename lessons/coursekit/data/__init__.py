@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 DATASETS_DIR = Path(__file__).resolve().parents[3] / "datasets"
 
