@@ -214,7 +214,7 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
     results: dict[tuple[str, str], dict] = {}
     problems: dict[str, str] = {}
     if not submission.exists():
-        problems = {lesson: f"the submission {submission.name} does not exist" for lesson in wanted}
+        problems = dict.fromkeys(wanted, f"the submission {submission.name} does not exist")
     elif wanted:
         groups = _groups(wanted, expected, len(judges) if judges else jobs)
 
@@ -226,7 +226,7 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
             for group, (found, problem) in pool.map(run, range(len(groups))):
                 results.update(found)
-                problems.update({lesson: problem for lesson in group})
+                problems.update(dict.fromkeys(group, problem))
     records = []
     for test in expected:
         result = results.get((test.lesson, test.name))
@@ -282,7 +282,7 @@ def gradebook(reports: list[dict], path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["student"] + exercises + ["total", "possible"])
         for rep in sorted(reports, key=lambda r: r["student"]):
-            points = {e: 0.0 for e in exercises}
+            points = dict.fromkeys(exercises, 0.0)
             for r in rep["tests"]:
                 points[f"{r['lesson']}:{r['exercise']}"] += r["earned"]
             writer.writerow([rep["student"]] + [f"{points[e]:g}" for e in exercises]

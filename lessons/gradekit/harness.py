@@ -24,8 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import keras
 import numpy as np
@@ -267,13 +268,13 @@ class Submission:
 
     @classmethod
     def load(cls, location: Path, lesson: str, call_timeout: float = DEFAULT_CALL_TIMEOUT,
-             memory_mb: int = DEFAULT_MEMORY_MB) -> "Submission":
+             memory_mb: int = DEFAULT_MEMORY_MB) -> Submission:
         """The lesson ``lesson`` of the submission at ``location`` (a folder of ``lessonNN.py`` modules or
         ``NN_*.ipynb`` notebooks, or one notebook), graded through a confined worker process."""
         return cls(lesson, worker_for(Path(location), call_timeout, memory_mb), call_timeout)
 
     @classmethod
-    def from_objects(cls, lesson: str, call_timeout: float = DEFAULT_CALL_TIMEOUT, **objects: Any) -> "Submission":
+    def from_objects(cls, lesson: str, call_timeout: float = DEFAULT_CALL_TIMEOUT, **objects: Any) -> Submission:
         """A submission made of the given functions and classes, answered in-process through the same evidence
         round trip (the graders' own tests use this)."""
         return cls(lesson, LocalTransport(Engine(timeout=call_timeout, objects={lesson: objects})), call_timeout)

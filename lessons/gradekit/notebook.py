@@ -525,7 +525,7 @@ def _order(priority: dict[tuple[int, int], tuple], hard: set[tuple], soft: list[
     for before, after in soft:
         if before != after and after not in successors[before] and not reaches(after, before):
             successors[before].add(after)
-    waiting = {key: 0 for key in priority}
+    waiting = dict.fromkeys(priority, 0)
     for key in priority:
         for item in successors[key]:
             waiting[item] += 1

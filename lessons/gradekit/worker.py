@@ -21,8 +21,9 @@ import sys
 import threading
 import traceback
 import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -54,7 +54,8 @@ def test_full_marks_for_the_solutions_and_a_well_formed_report(tmp_path):
 
 def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
     broken = SOLUTION.replace(
-        "def build_functional_mlp() -> keras.Model:", "def build_functional_mlp() -> keras.Model:\n    raise NotImplementedError"
+        "def build_functional_mlp() -> keras.Model:",
+        "def build_functional_mlp() -> keras.Model:\n    raise NotImplementedError"
     ).replace(
         "def to_functional(model: keras.Sequential) -> keras.Model:",
         "def to_functional(model: keras.Sequential) -> keras.Model:\n    return [model]"

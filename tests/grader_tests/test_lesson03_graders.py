@@ -266,8 +266,8 @@ WRONG = {
               {"test_profile_trunk": r"found Embedding\(256, 50000\)",
                "test_profile_uses_arguments": r"Embedding\(8, 100\)"}),
         Wrong("age-with-relu", {"build_profile_model": profile(age_act="relu")},
-              {"test_profile_age_head": "'age' head should be a Dense.1. with no activation.*has the activation 'relu': "
-                                        "leave the activation out"}),
+              {"test_profile_age_head": "'age' head should be a Dense.1. with no activation.*has the activation "
+                                        "'relu': leave the activation out"}),
         Wrong("age-with-a-relu-layer", {"build_profile_model": profile_relu_layer_on_age},
               {"test_profile_age_head": "'age' head .*has the activation 'relu'"}),
         Wrong("income-with-sigmoid", {"build_profile_model": profile(income_act="sigmoid")},

@@ -101,7 +101,7 @@ def resnet(ignore_block=False, downsample_first_stage=False, stem=True, out_act=
     """A builder with one thing changed (the defaults give the correct builder)."""
 
     def build_resnet(input_shape=(8, 8, 1), num_classes=10, filters=(8, 16), blocks_per_stage=5,
-                     block=block(), name="resnet"):
+                     block=block(), name="resnet"):  # noqa: B008 - one block function per builder, as asked
         image = keras.Input(input_shape, name=input_name)
         x = L.Conv2D(filters[0], 3, padding=stem_padding, activation=stem_act, trainable=trainable)(image) \
             if stem else image

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import keras
+import numpy as np
 
 from gradekit.harness import (
     GradeFailure,
     Submission,
     activation_name,
     activation_step,
-    composed_activation,
     close,
+    composed_activation,
     expect_inputs,
     expect_outputs,
     fresh_session,

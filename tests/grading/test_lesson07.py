@@ -208,7 +208,7 @@ def test_video_qa_concatenates_video_and_question(submission):
         raise GradeFailure(f"{EXERCISE}: the model has no concatenation; join the video vector and the question "
                            "vector with layers.concatenate([video_vector, question_vector]).")
     joined = []
-    for op, node in concats:
+    for concat, node in concats:  # noqa: B007 - read after the loop: the concatenation that joins the two
         sources = [_source(t) for t in node.input_tensors]
         if len(sources) == 2 and any(s is question_encoder for s in sources) and \
                 any(s is r for s in sources for r in recurrent):
@@ -221,7 +221,7 @@ def test_video_qa_concatenates_video_and_question(submission):
     output_node = model.outputs[0]._keras_history
     output_node = output_node.operation._inbound_nodes[output_node.node_index]
     if id(node) not in _upstream(output_node):
-        raise GradeFailure(f"{EXERCISE}: the concatenation '{op.name}' does not lead to the 'answer' layer; "
+        raise GradeFailure(f"{EXERCISE}: the concatenation '{concat.name}' does not lead to the 'answer' layer; "
                            "feed it to Dense(answers, activation='softmax', name='answer').")
 
 
