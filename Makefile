@@ -22,6 +22,10 @@ STUDENT_DIR ?= build/student-edition
 WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) lessons/coursekit/templates/classroom_grade.yml
 ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
 
+# make test runs the tests side by side, one process per core (pytest-xdist; one process on a 1-core machine), each
+# file in one process, so that a notebook's cells run in order in one kernel. PYTEST_JOBS= runs them in one process.
+PYTEST_JOBS ?= -n auto --dist loadfile
+
 .PHONY: course test lint lab setup clean student grade gradebook benchmark
 
 setup:
@@ -31,7 +35,7 @@ course: setup
 	@$(VENV_PY) -m coursekit.run_course $(LESSONS)
 
 test: setup lint
-	@$(VENV_PY) -m pytest $(PYTEST_ARGS)
+	@$(VENV_PY) -m pytest $(PYTEST_JOBS) $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV_PY) -m ruff check .

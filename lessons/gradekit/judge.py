@@ -20,7 +20,8 @@ import os
 import resource
 import sys
 
-RESTART_MB = 3000  # a judge this large (peak resident memory) asks to be replaced after its job
+# a judge this large (peak resident memory, MB) asks to be replaced after its job
+RESTART_MB = float(os.environ.get("COURSE_JUDGE_RESTART_MB", 3000))
 
 
 def main() -> int:
@@ -48,9 +49,10 @@ def main() -> int:
         _forget()
         gc.freeze()  # the graders' modules, imported by the first job, likewise
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        answers.write(json.dumps({"exit": code}) + "\n")
-        if peak_mb > RESTART_MB:
-            break  # the classroom starts a fresh judge for the next job
+        retiring = peak_mb > RESTART_MB  # then the classroom starts a fresh judge for the next job
+        answers.write(json.dumps({"exit": code, "retiring": retiring}) + "\n")
+        if retiring:
+            break
     return 0
 
 

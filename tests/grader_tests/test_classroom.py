@@ -293,3 +293,46 @@ def test_batch_grades_every_student_in_parallel(tmp_path, edition):
     suites = ET.parse(out / "junit.xml").getroot()
     assert len(suites) == 4 and sum(int(s.get("failures")) for s in suites) > 0
     assert "not valid notebook JSON" in json.loads((out / "reports" / "cyd.json").read_text())["tests"][0]["feedback"]
+
+
+# ------------------------------------------------------------------------------------------- judges that last
+
+
+def _job(folder: Path, body: str) -> list[str]:
+    """pytest arguments for a one-test job in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    test = folder / f"test_job_{folder.name}.py"  # a module name of its own: a judge keeps the modules it imported
+    test.write_text(f"import os\n\n\ndef test_job():\n{body}\n")
+    return [str(test), "-p", "no:cacheprovider", "-q", "-o", "addopts=", f"--rootdir={folder}"]
+
+
+def test_a_judge_grades_one_submission_after_another_and_is_replaced_when_it_fails(tmp_path):
+    judge = classroom.Judge()
+    try:
+        assert judge.run(_job(tmp_path / "a", "    assert True"), tmp_path / "a", 120) == (0, "")
+        first = judge.proc.pid
+        assert judge.run(_job(tmp_path / "b", "    assert False"), tmp_path / "b", 120) == (1, "")
+        assert judge.proc.pid == first, "the same process grades the next job"
+        assert "1 failed" in (tmp_path / "b" / "judge.log").read_text(), "each job's output goes to its own log"
+
+        status, problem = judge.run(_job(tmp_path / "c", "    while True:\n        pass"), tmp_path / "c", 3)
+        assert status is None and "took longer than 3 s" in problem
+        assert judge.run(_job(tmp_path / "d", "    assert True"), tmp_path / "d", 120) == (0, ""), \
+            "a judge that overran is replaced"
+
+        status, problem = judge.run(_job(tmp_path / "e", "    os._exit(7)"), tmp_path / "e", 120)
+        assert status is None and "ended unexpectedly (exit status 7)" in problem
+        assert judge.run(_job(tmp_path / "f", "    assert True"), tmp_path / "f", 120) == (0, ""), \
+            "a judge that died is replaced"
+    finally:
+        judge.close()
+
+
+def test_a_judge_that_retires_after_a_job_is_replaced_for_the_next(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_JUDGE_RESTART_MB", "0")  # every job leaves the judge "too large"
+    judge = classroom.Judge()
+    try:
+        for name in "abc":
+            assert judge.run(_job(tmp_path / name, "    assert True"), tmp_path / name, 120) == (0, ""), name
+    finally:
+        judge.close()
