@@ -175,6 +175,7 @@ def build(out: Path) -> list[str]:
     _copy_tree(ROOT / "lessons" / "gradekit", out / "lessons" / "gradekit")
     _copy_tree(ROOT / "datasets", out / "datasets")
     shutil.copy2(ROOT / "requirements.txt", out / "requirements.txt")
+    shutil.copy2(ROOT / "requirements-lab.txt", out / "requirements-lab.txt")  # make lab
     lessons = []
     for path in sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb")):
         lesson = path.name[:2]
