@@ -62,12 +62,16 @@ class CourseTest:
     hidden: bool = False
 
 
+_PARSING = threading.Lock()  # Python 3.11's ast.parse is not safe in two threads at once (a SystemError)
+
+
 def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
     """Every graded test of the course, read from the grader files' ``@graded(...)`` decorators (no code runs)."""
     tests = []
     for path in sorted(grading_dir.glob("test_lesson[0-9][0-9].py")):
         lesson = path.stem.removeprefix("test_")
-        tree = ast.parse(path.read_text())
+        with _PARSING:
+            tree = ast.parse(path.read_text())
         constants = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
                      for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value, ast.Constant)}
 
@@ -218,7 +222,8 @@ def _groups(lessons: list[str], expected: list[CourseTest], jobs: int) -> list[l
 
 
 def grade_submission(submission: Path, lessons: list[str] | None = None, options: dict | None = None,
-                     student: str = "", jobs: int = 1, judges: list[Judge] | None = None) -> dict:
+                     student: str = "", jobs: int = 1, judges: list[Judge] | None = None,
+                     tests: list[CourseTest] | None = None) -> dict:
     """Grade every lesson of one submission; the report, built here from the course's own list of tests.
 
     ``jobs`` > 1 splits the lessons between that many judges running side by side (one submission on an idle
@@ -226,7 +231,7 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
     submission to the next."""
     options = {**DEFAULTS, **(options or {})}
     submission = Path(submission).resolve()
-    expected = [t for t in course_tests() if lessons is None or t.lesson[-2:] in lessons]
+    expected = [t for t in (course_tests() if tests is None else tests) if lessons is None or t.lesson[-2:] in lessons]
     started = time.perf_counter()
     wanted = sorted({t.lesson for t in expected})
     results: dict[tuple[str, str], dict] = {}
@@ -314,6 +319,7 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
     (out / "feedback").mkdir(exist_ok=True)
     (out / "reports").mkdir(exist_ok=True)
     lock = threading.Lock()
+    tests = course_tests()  # read once, for every student
     local = threading.local()  # each thread grades with a judge of its own, from one submission to the next
     judges: list[Judge] = []
     started = time.perf_counter()
@@ -337,7 +343,7 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
             if not hasattr(local, "judge"):
                 local.judge = Judge()
                 judges.append(local.judge)
-            report = grade_submission(entry, lessons, options, student=student, judges=[local.judge])
+            report = grade_submission(entry, lessons, options, student=student, judges=[local.judge], tests=tests)
         except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
             report = {"student": student, "submission": str(entry), "earned": 0.0, "possible": 0.0,
                       "seconds": 0.0, "tests": [], "error": f"{type(error).__name__}: {error}"}

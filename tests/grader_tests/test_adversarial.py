@@ -242,7 +242,7 @@ def test_the_twins_score_as_expected(graded):
 def test_an_attack_earns_exactly_what_its_honest_twin_earns(graded, attack):
     twin = graded[f"twin-{ATTACKS[attack][1]}"]
     report = graded[attack]
-    assert len(report["tests"]) == len(twin["tests"])
+    assert len(report["tests"]) == len(twin["tests"]), report.get("error")
     earned = {t["name"]: t["earned"] for t in report["tests"]}
     expected = {t["name"]: t["earned"] for t in twin["tests"]}
     assert earned == expected, {k: (earned[k], expected[k]) for k in earned if earned[k] != expected[k]}
