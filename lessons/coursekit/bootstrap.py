@@ -106,6 +106,7 @@ def ensure_venv() -> None:
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     say("installing requirements.txt into .venv (first run: a few minutes)")
+    switch_tensorflow(py)
     run_quiet(
         [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
         "Installing requirements.txt",
@@ -113,6 +114,33 @@ def ensure_venv() -> None:
     )
     STAMP.write_text(wanted + "\n")
     say("requirements installed")
+
+
+def tensorflow_distribution(system: str = sys.platform, machine: str = platform.machine()) -> str:
+    """The TensorFlow that requirements.txt installs here (its environment markers say the same): the CPU-only build
+    on Linux x86-64 (half the download of the full one, whose GPU kernels the course never uses), else the full one,
+    which on macOS and Windows is CPU-only anyway."""
+    return "tensorflow-cpu" if system == "linux" and machine == "x86_64" else "tensorflow"
+
+
+def installed_distributions(venv: Path = VENV) -> set[str]:
+    """The names of the distributions installed in ``venv`` (normalised: lower case, '-' for '_')."""
+    found = set()
+    for info in [*venv.glob("lib/python3*/site-packages/*.dist-info"), *venv.glob("Lib/site-packages/*.dist-info")]:
+        found.add(info.name.split("-")[0].lower().replace("_", "-"))
+    return found
+
+
+def switch_tensorflow(py: Path, venv: Path = VENV) -> None:
+    """tensorflow and tensorflow-cpu install the same files: moving a .venv from one to the other removes both
+    first, or pip would take the second as installed while the first one's removal deleted its files."""
+    wanted = tensorflow_distribution()
+    other = {"tensorflow", "tensorflow-cpu"} - {wanted}
+    if other & installed_distributions(venv):
+        say(f"replacing {other.pop()} with {wanted} in .venv")
+        run_quiet([str(py), "-m", "pip", "uninstall", "--disable-pip-version-check", "-q", "-y", "tensorflow",
+                   "tensorflow-cpu"], "Removing the previous TensorFlow",
+                  "delete .venv to start afresh and run the command again.")
 
 
 def ensure_extra(name: str, optional: bool = False) -> bool:

@@ -192,3 +192,37 @@ def test_the_extras_are_pinned_and_agree_with_requirements_txt(name):
         package, _, version = line.partition("==")
         assert version and " " not in line, f"not pinned: {line}"
         assert package.lower().replace("_", "-") not in course, f"{package} is pinned in requirements.txt already"
+
+
+# ------------------------------------------------------------------------------------------ which TensorFlow
+
+
+@pytest.mark.parametrize("system, machine", [("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "arm64"),
+                                             ("darwin", "x86_64"), ("win32", "AMD64")])
+def test_the_tensorflow_set_up_expects_is_the_one_requirements_txt_installs(system, machine):
+    from packaging.requirements import Requirement  # evaluates markers as pip does
+
+    chosen = []
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.startswith("tensorflow"):
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate(
+                    {"sys_platform": system, "platform_machine": machine}):
+                chosen.append(requirement.name)
+    assert chosen == [bootstrap.tensorflow_distribution(system, machine)]
+
+
+@pytest.mark.parametrize("installed, removes", [("tensorflow-2.21.0", True), ("tensorflow_cpu-2.21.0", False),
+                                                (None, False)])
+def test_moving_a_venv_to_the_other_tensorflow_removes_both_first(tmp_path, monkeypatch, installed, removes):
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    if installed:
+        (site / f"{installed}.dist-info").mkdir()
+    commands = []
+    monkeypatch.setattr(bootstrap, "run_quiet", lambda cmd, what, fix: commands.append(cmd))
+    monkeypatch.setattr(bootstrap, "tensorflow_distribution", lambda: "tensorflow-cpu")
+    bootstrap.switch_tensorflow(Path("python"), tmp_path)
+    assert bool(commands) == removes
+    if removes:
+        assert commands[0][-3:] == ["-y", "tensorflow", "tensorflow-cpu"]
