@@ -51,9 +51,12 @@ def graph_text(model: keras.Model, expand_nested: bool = False, indent: str = ""
 
     One line per call of a layer: its name, class, output shape and the layers that feed it. A layer called
     twice (a shared layer) gets a line per call. No Python object ids, so the text is the same on any machine.
+    A subclassed model has no graph to read: its text lists the layers it holds, fed by its own ``call()``.
     """
     import keras
 
+    if not _has_graph(model):
+        return _subclassed_text(model, expand_nested, indent)
     inputs = ", ".join(t.name for t in model.inputs)
     outputs = ", ".join(t._keras_history.operation.name for t in model.outputs)
     lines = [f'{indent}Model "{model.name}" ({type(model).__name__}): inputs [{inputs}] -> outputs [{outputs}], '
@@ -81,6 +84,32 @@ def graph_text(model: keras.Model, expand_nested: bool = False, indent: str = ""
         lines.append(f"{indent}  {name:<{widths[0]}}  {kind:<{widths[1]}}  {shape:<{widths[2]}}  <- {parents}")
     for sub in nested:
         lines.append(graph_text(sub, expand_nested=True, indent=indent + "    "))
+    return "\n".join(lines)
+
+
+def _has_graph(model: keras.Model) -> bool:
+    """A Sequential or functional model (a graph Keras can read), not a subclass of keras.Model with its own call."""
+    import keras
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (keras.Sequential, Functional))
+
+
+def _subclassed_text(model: keras.Model, expand_nested: bool, indent: str) -> str:
+    """The text form of a subclassed model: no inputs, outputs or connections to read, only the layers it holds."""
+    import keras
+
+    size = f"{model.count_params():,} parameters" if model.built else "not built"
+    lines = [f'{indent}Model "{model.name}" ({type(model).__name__}): subclassed, no graph: its call() uses '
+             f"the layers below, {size}"]
+    held = list(model.layers)
+    widths = [max((len(x) for x in column), default=0) for column in
+              ([layer.name for layer in held], [type(layer).__name__ for layer in held])]
+    for layer in held:
+        lines.append(f"{indent}  {layer.name:<{widths[0]}}  {type(layer).__name__:<{widths[1]}}  ?  <- call()")
+    for layer in held:
+        if expand_nested and isinstance(layer, keras.Model):
+            lines.append(graph_text(layer, expand_nested=True, indent=indent + "    "))
     return "\n".join(lines)
 
 

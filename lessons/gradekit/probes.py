@@ -41,8 +41,9 @@ def _step(record: dict, key: str, timeout: float, fn: Callable[[], Any], filenam
             value = fn()
         record[key] = value
         return value
-    except NotImplementedError:
-        record[key] = {"error": "not_implemented"}
+    except NotImplementedError as error:  # a stub's bare raise; one with a message (TensorFlow's, say) is an error
+        record[key] = {"error": "not_implemented"} if not str(error) else \
+            {"error": f"{short(error)}{where(error, filename)}"}
     except SubmissionTimeout:
         record[key] = {"error": "timeout"}
     except MemoryError:
@@ -136,4 +137,137 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
     return out
 
 
-PROBES: dict[str, Callable[..., dict]] = {"layer_class": probe_layer_class}
+def _defines(cls: type, method: str, base: type) -> bool:
+    """Whether ``cls`` or a class between it and ``base`` defines ``method`` itself."""
+    return any(method in vars(k) for k in cls.__mro__ if k not in base.__mro__)
+
+
+def _numpy(value: Any) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
+
+
+def probe_model_class(cls: Any, filename: str, timeout: float, plan: dict) -> dict:
+    """Build a keras.Model subclass as ``plan`` says and report what it does.
+
+    ``plan``: ``{"cases": [{"kwargs", "input_dim", "weights", "x"}], "symbolic": {"kwargs", "input_dim", "weights",
+    "x"}, "config_kwargs", "save": {"kwargs", "input_dim", "weights", "x"}}``. For each case the worker creates the
+    model with ``kwargs``, calls it on a batch of two zero rows of ``input_dim`` features (which creates its weights),
+    reports its output shape, parameter count and weight shapes in the model's own order, sets ``weights`` with
+    ``set_weights`` and returns its outputs on ``x``. ``symbolic``: the same, with the model called on a
+    ``keras.Input`` inside a functional model. ``config_kwargs``: ``get_config`` and ``from_config``. ``save``: a
+    ``.keras`` save and load (in a temporary folder), given the class as a custom object.
+    """
+    import keras
+    from keras.src.models.functional import Functional
+
+    out: dict[str, Any] = {"is_model_class": bool(isinstance(cls, type) and issubclass(cls, keras.Model))}
+    if not out["is_model_class"]:
+        out["kind"] = cls.__name__ if isinstance(cls, type) else type(cls).__name__
+        out["is_layer_class"] = bool(isinstance(cls, type) and issubclass(cls, keras.layers.Layer))
+        return out
+    out["is_sequential_class"] = issubclass(cls, keras.Sequential)
+    out["defines_call"] = _defines(cls, "call", keras.Model)
+    out["defines_get_config"] = _defines(cls, "get_config", keras.Model)
+
+    def built(record: dict, spec: dict, symbolic: bool = False) -> Any:
+        """Create the model and give it its weights; record what was seen. The model, or None."""
+        keras.backend.clear_session(free_memory=False)
+        model = _step(record, "create", timeout, lambda: cls(**spec["kwargs"]), filename)
+        if model is None:
+            return None
+        record["create"] = True
+        record["functional_instance"] = isinstance(model, Functional)
+        if symbolic:
+            def call() -> Any:
+                inputs = keras.Input((spec["input_dim"],))
+                return keras.Model(inputs, model(inputs))
+
+            wrapper = _step(record, "call", timeout, call, filename)
+            if wrapper is None:
+                return None
+            record["call"] = True
+            record["output_shape"] = list(wrapper.outputs[0].shape)
+            return wrapper
+        outputs = _step(record, "call", timeout, lambda: model(np.zeros((2, spec["input_dim"]), "float32")),
+                        filename)
+        if outputs is None:
+            return None
+        record["call"] = True
+        record["output_shape"] = list(getattr(outputs, "shape", ()) or ())
+
+        def measure() -> dict:
+            return {"parameters": int(model.count_params()),
+                    "weight_shapes": [[int(d) for d in w.shape] for w in model.weights],
+                    "trainable_count": len(model.trainable_weights)}
+
+        measured = _step(record, "measure", timeout, measure, filename)
+        if measured is not None:
+            record.update(measured)
+        return model
+
+    def computed(record: dict, model: Any, spec: dict) -> None:
+        def compute() -> np.ndarray:
+            model.set_weights([np.asarray(w) for w in spec["weights"]])
+            return _numpy(model(spec["x"]))
+
+        _step(record, "outputs", timeout, compute, filename)
+
+    cases = []
+    for spec in plan.get("cases", []):
+        record: dict[str, Any] = {}
+        model = built(record, spec)
+        if model is not None:
+            computed(record, model, spec)
+        cases.append(record)
+    out["cases"] = cases
+
+    spec = plan.get("symbolic")
+    if spec:
+        record = {}
+        wrapper = built(record, spec, symbolic=True)
+        if wrapper is not None:
+            computed(record, wrapper, spec)
+        out["symbolic"] = record
+
+    config_record: dict[str, Any] = {}
+    keras.backend.clear_session(free_memory=False)
+    model = _step(config_record, "create", timeout, lambda: cls(**plan["config_kwargs"]), filename)
+    if model is not None:
+        config_record["create"] = True
+        config = _step(config_record, "config", timeout, model.get_config, filename)
+        if isinstance(config, dict):
+            config_record["config"] = _plain(config)
+
+            def round_trip() -> dict:
+                clone = type(model).from_config(config)
+                return {"config": _plain(clone.get_config()), "name": str(clone.name)}
+
+            _step(config_record, "round_trip", timeout, round_trip, filename)
+        elif config is not None:
+            config_record["config"] = {"error": f"returned {type(config).__name__}"}
+    out["config"] = config_record
+
+    spec = plan.get("save")
+    if spec:
+        save_record: dict[str, Any] = {}
+        model = built(save_record, spec)
+        weights = None if model is None else _step(
+            save_record, "weights", timeout,
+            lambda: model.set_weights([np.asarray(w) for w in spec["weights"]]) or True, filename)
+        if weights is not None:
+            def save_and_load() -> np.ndarray:
+                with tempfile.TemporaryDirectory(prefix="probe-") as folder:  # in the worker: its scratch folder
+                    path = Path(folder) / "probe_model.keras"
+                    model.save(path)
+                    loaded = keras.saving.load_model(path, custom_objects={cls.__name__: cls})
+                return _numpy(loaded(spec["x"]))
+
+            _step(save_record, "outputs", timeout, save_and_load, filename)
+        out["save"] = save_record
+    json.dumps(_plain({k: v for k, v in out.items() if k not in ("cases", "symbolic", "save")}))  # plain data
+    return out
+
+
+PROBES: dict[str, Callable[..., dict]] = {"layer_class": probe_layer_class, "model_class": probe_model_class}

@@ -49,6 +49,30 @@ def test_graph_text_of_sequential():
     assert lines[-1].split() == ["b", "Dense", "(None,", "2)", "<-", "a"]
 
 
+def test_graph_text_of_a_subclassed_model_lists_the_layers_it_holds():
+    class Mine(keras.Model):
+        def __init__(self, inner, **kwargs):
+            super().__init__(**kwargs)
+            self.inner, self.head = inner, keras.layers.Dense(2, name="head")
+
+        def call(self, x):
+            return self.head(self.inner(x))
+
+    ck.reset()
+    inp = keras.Input((4,), name="x")
+    inner = keras.Model(inp, keras.layers.Dense(3, name="hidden")(inp), name="inner")
+    model = Mine(inner, name="mine")
+    assert ck.graph_text(model).splitlines()[0].endswith("subclassed, no graph: its call() uses the layers below, "
+                                                          "not built")
+    model(keras.ops.zeros((2, 4)))
+    lines = ck.graph_text(model, expand_nested=True).splitlines()
+    assert lines[0] == ('Model "mine" (Mine): subclassed, no graph: its call() uses the layers below, '
+                        "23 parameters")
+    assert [line.split() for line in lines[1:3]] == [["inner", "Functional", "?", "<-", "call()"],
+                                                    ["head", "Dense", "?", "<-", "call()"]]
+    assert lines[3] == '    Model "inner" (Functional): inputs [x] -> outputs [hidden], 15 parameters'
+
+
 def test_show_model_displays_png_with_the_graph_text(monkeypatch, tmp_path):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda bundle, raw=False: shown.append(bundle))

@@ -133,6 +133,70 @@ def test_a_model_with_a_lambda_layer_or_a_custom_class_gets_feedback_naming_it()
         Submission.from_objects("lesson99", f=with_class).model("f")
 
 
+# ------------------------------------------------------------------------------------------------ probes
+
+
+class TinyModel(keras.Model):
+    """A subclassed model for the model-class probe: Dense(units, relu), then Dense(num_classes)."""
+
+    def __init__(self, units, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.num_classes = units, num_classes
+        self.hidden, self.out = L.Dense(units, activation="relu"), L.Dense(num_classes)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "num_classes": self.num_classes}
+
+
+def _model_plan() -> tuple[dict, np.ndarray]:
+    rng = np.random.default_rng(0)
+    w1, b1, w2, b2 = (rng.normal(size=s).astype("float32") for s in ((3, 4), (4,), (4, 2), (2,)))
+    x = rng.normal(size=(5, 3)).astype("float32")
+    spec = {"kwargs": {"units": 4, "num_classes": 2}, "input_dim": 3, "weights": [w1, b1, w2, b2], "x": x}
+    plan = {"cases": [spec], "symbolic": spec, "config_kwargs": {"units": 4, "num_classes": 2, "name": "mine"},
+            "save": spec}
+    return plan, np.maximum(x @ w1 + b1, 0) @ w2 + b2
+
+
+def test_the_model_class_probe_reports_shapes_weights_outputs_config_and_a_save(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    plan, want = _model_plan()
+    seen = Submission.from_objects("lesson99", TinyModel=TinyModel).probe("TinyModel", "model_class", plan)
+    assert seen["is_model_class"] and seen["defines_call"] and seen["defines_get_config"]
+    assert not seen["is_sequential_class"]
+    case = seen["cases"][0]
+    assert case["output_shape"] == [2, 2] and case["parameters"] == 26 and not case["functional_instance"]
+    assert case["weight_shapes"] == [[3, 4], [4], [4, 2], [2]] and case["trainable_count"] == 4
+    assert seen["symbolic"]["output_shape"] == [None, 2]
+    for record in (case, seen["symbolic"], seen["save"]):
+        assert np.allclose(record["outputs"], want, atol=1e-5)
+    assert seen["config"]["config"]["units"] == 4 and seen["config"]["round_trip"]["name"] == "mine"
+    assert not any(tmp_path.iterdir()), "the .keras save happens in a temporary folder, removed afterwards"
+
+
+def test_the_model_class_probe_records_each_failure_on_its_own():
+    class NumPyInside(TinyModel):
+        def call(self, x):
+            return self.out(np.maximum(np.asarray(self.hidden(x)), 0))  # fine on data, not on a keras.Input
+
+    class Stub(TinyModel):
+        def __init__(self, units, num_classes, **kwargs):
+            raise NotImplementedError
+
+    plan, want = _model_plan()
+    seen = Submission.from_objects("lesson99", NumPyInside=NumPyInside).probe("NumPyInside", "model_class", plan)
+    assert np.allclose(seen["cases"][0]["outputs"], want, atol=1e-5), "the data path still works"
+    assert set(seen["symbolic"]["call"]) == {"error"} and seen["symbolic"]["call"]["error"] != "not_implemented"
+    seen = Submission.from_objects("lesson99", Stub=Stub).probe("Stub", "model_class", plan)
+    assert seen["cases"][0]["create"] == {"error": "not_implemented"}
+    assert seen["config"]["create"] == {"error": "not_implemented"}
+    seen = Submission.from_objects("lesson99", f=lambda units, num_classes: None).probe("f", "model_class", plan)
+    assert seen == {"is_model_class": False, "kind": "function", "is_layer_class": False}
+
+
 # ------------------------------------------------------------------------------------------------ time limits
 
 
