@@ -63,7 +63,7 @@ def make_class(folder: Path, students: int, edition: Path) -> dict[str, str]:
                     source = source.replace("def build_qa_model(", "def build_qa_model((")
                 elif kind == "endless-loop" and name == "lesson04.py":
                     loop = "    # BEGIN SOLUTION\n    while True:\n        pass\n"
-                    source = source.replace("    # BEGIN SOLUTION\n", loop)
+                    source = source.replace("    # BEGIN SOLUTION\n", loop, 1)  # the first exercise only
                 elif kind == "memory-hog" and name == "lesson01.py":
                     source = source.replace("    # BEGIN SOLUTION\n    pixels =",
                                             "    # BEGIN SOLUTION\n    hog = [bytearray(10**8) for _ in range(10**4)]\n"

@@ -1,5 +1,5 @@
-"""The lesson 04 grader, tested: wrong Inception modules lose the right points with the right feedback, and
-correct modules written differently get full marks."""
+"""The lesson 04 grader, tested: wrong Inception modules (the lesson's four-branch module and the guide's three-tower
+model) lose the right points with the right feedback, and correct ones written differently get full marks."""
 
 from __future__ import annotations
 
@@ -138,6 +138,79 @@ def in_another_order_with_activation_layers(x, filters):
     return L.Concatenate(axis=-1, name="inception_out")([a, b, c, d])
 
 
+# ------------------------------------------------------------------ exercise 2: the guide's three-tower module
+
+
+def classic(axis=-1, pool="max", pool_strides=1, pool_from=None, tower_1="3x3", tower_2="5x5", shared_1x1=False,
+            filters_5x5=64, activation="relu", padding_1x1="same", use_bias=True, name="image", fixed_shape=None,
+            after=None):
+    """The guide's module with one thing changed (the defaults give the right model): ``pool`` "avg" for an average
+    pooling, ``pool_strides`` None for the pooling's default strides, ``pool_from`` "t1" to pool tower 1's 1×1,
+    ``tower_1`` "swapped" (the 3×3 first, then the 1×1), ``tower_2`` "two_3x3" (two 3×3 instead of the 5×5) or
+    "5x5_only" (no 1×1), ``shared_1x1`` one 1×1 layer called by towers 1 and 2, ``fixed_shape`` an input shape that
+    ignores the argument, ``after`` a layer after the concatenation."""
+
+    def build_classic_inception(input_shape=(256, 256, 3)):
+        image = keras.Input(fixed_shape or input_shape, name=name)
+
+        def conv_(kernel, filters=64, padding="same"):
+            return L.Conv2D(filters, kernel, padding=padding, activation=activation, use_bias=use_bias)
+
+        first = conv_(1, padding=padding_1x1)
+        t1_in = first(image)
+        t1 = conv_(1)(conv_(3)(image)) if tower_1 == "swapped" else conv_(3)(t1_in)
+        if tower_2 == "5x5_only":
+            t2 = conv_(5, filters_5x5)(image)
+        else:
+            t2_in = first(image) if shared_1x1 else conv_(1, padding=padding_1x1)(image)
+            t2 = conv_(3)(conv_(3)(t2_in)) if tower_2 == "two_3x3" else conv_(5, filters_5x5)(t2_in)
+        pooling = L.MaxPooling2D if pool == "max" else L.AveragePooling2D
+        pooled = pooling(3, strides=pool_strides, padding="same")({"t1": t1_in, None: image}[pool_from])
+        t3 = conv_(1, padding=padding_1x1)(pooled)
+        out = L.concatenate([t1, t2, t3], axis=axis)
+        return keras.Model(image, after(out) if after is not None else out)
+
+    return build_classic_inception
+
+
+def classic_returns_tensor(input_shape=(256, 256, 3)):
+    return classic()(input_shape).output
+
+
+def classic_stub(input_shape=(256, 256, 3)):
+    raise NotImplementedError
+
+
+def classic_with_layers_in_another_order(input_shape=(256, 256, 3)):
+    """Right: keras.layers.Input, the towers built pool first, linear convolutions followed by Activation layers,
+    tuple kernels and strides, MaxPool2D, keyword arguments, and a Concatenate layer on axis 3."""
+    image = keras.layers.Input(shape=input_shape, name="image")
+
+    def unit(t, kernel):
+        return L.Activation("relu")(L.Conv2D(filters=64, kernel_size=(kernel, kernel), strides=(1, 1),
+                                             padding="same")(t))
+
+    pooled = L.MaxPool2D(pool_size=(3, 3), strides=(1, 1), padding="same", name="pool")(image)
+    tower_pool = unit(pooled, 1)
+    tower_five = unit(unit(image, 1), 5)
+    tower_three = unit(unit(image, 1), 3)
+    merged = L.Concatenate(axis=3, name="towers")([tower_pool, tower_three, tower_five])
+    return keras.Model(inputs=image, outputs=merged, name="guide_module")
+
+
+def classic_with_ops_and_layers_made_first(input_shape=(256, 256, 3)):
+    """Right: every layer made first and called later, ReLU layers and keras.ops.relu after linear convolutions,
+    keras.ops.concatenate."""
+    reduce_3, conv_3 = L.Conv2D(64, 1, padding="same"), L.Conv2D(64, 3, padding="same", activation="relu")
+    reduce_5, conv_5 = L.Conv2D(64, 1, padding="same", activation="relu"), L.Conv2D(64, 5, padding="same")
+    pool, project = L.MaxPooling2D(3, 1, "same"), L.Conv2D(64, (1, 1), padding="same", activation="relu")
+    image = keras.Input(input_shape, name="image")
+    tower_1 = conv_3(L.ReLU()(reduce_3(image)))
+    tower_2 = keras.ops.relu(conv_5(reduce_5(image)))
+    tower_3 = project(pool(image))
+    return keras.Model(image, keras.ops.concatenate([tower_1, tower_2, tower_3], axis=-1))
+
+
 WRONG = {
     "inception_module": [
         Wrong("branch-missing", {"inception_module": module(skip="c")},
@@ -190,6 +263,63 @@ WRONG = {
         Wrong("not-implemented", {"inception_module": stub},
               {"test_inception_output_shape": "not implemented yet"}),
     ],
+    "build_classic_inception": [
+        Wrong("guide-axis-1", {"build_classic_inception": classic(axis=1)},
+              {"test_classic_concatenates_channels": "concatenated on axis 1; .*channels-last",
+               "test_classic_output_shape": r"should have shape \(None, 256, 256, 192\).*it has "
+                                            r"\(None, 768, 256, 64\)"}),
+        Wrong("pool-with-default-strides", {"build_classic_inception": classic(pool_strides=None)},
+              {"test_classic_tower_pool_1x1": "matching shapes.*the max pooling strides=1",
+               "test_classic_output_shape": "different heights and widths"}),
+        Wrong("average-pooling", {"build_classic_inception": classic(pool="avg")},
+              {"test_classic_tower_pool_1x1": r"none of the concatenated towers is tower 3, the input → 3×3 max "
+                                              r"pooling → 1×1 convolution\..*3: the input → 3×3 average pooling → "
+                                              r"1×1 convolution \(towers 1, 2 are there\)"}),
+        Wrong("3x3-before-the-1x1", {"build_classic_inception": classic(tower_1="swapped")},
+              {"test_classic_tower_1x1_3x3": r"none of the concatenated towers is tower 1, the input → 1×1 "
+                                             r"convolution → 3×3 convolution\..*1: the input → 3×3 convolution → "
+                                             r"1×1 convolution.*\(towers 2, 3 are there\)",
+               "test_classic_parameter_count": "has 108,928 parameters"}),
+        Wrong("two-3x3-for-the-5x5", {"build_classic_inception": classic(tower_2="two_3x3")},
+              {"test_classic_tower_1x1_5x5": r"tower 2, the input → 1×1 convolution → 5×5 convolution\..*1×1 "
+                                             r"convolution → 3×3 convolution → 3×3 convolution",
+               "test_classic_parameter_count": "has 111,552 parameters; the guide's module has 140,160"}),
+        Wrong("5x5-without-its-1x1", {"build_classic_inception": classic(tower_2="5x5_only")},
+              {"test_classic_tower_1x1_5x5": r"2: the input → 5×5 convolution",
+               "test_classic_parameter_count": "has 42,304 parameters"}),
+        Wrong("one-1x1-for-towers-1-and-2", {"build_classic_inception": classic(shared_1x1=True)},
+              {"test_classic_towers_read_the_input": "belongs to both tower 1 .* and tower 2.*a layer is reused",
+               "test_classic_parameter_count": "has 139,904 parameters"}),
+        Wrong("pool-reads-tower-1", {"build_classic_inception": classic(pool_from="t1")},
+              {"test_classic_towers_read_the_input": "fed by another tower's tensor",
+               "test_classic_tower_pool_1x1": r"3: the input → 1×1 convolution → 3×3 max pooling → 1×1 convolution"}),
+        Wrong("narrow-5x5", {"build_classic_inception": classic(filters_5x5=32)},
+              {"test_classic_conv_filters": "in tower 2 of the concatenation has 32 filters",
+               "test_classic_output_shape": r"it has \(None, 256, 256, 160\)",
+               "test_classic_parameter_count": "has 88,928 parameters"}),
+        Wrong("no-relu", {"build_classic_inception": classic(activation=None)},
+              {"test_classic_conv_relu": "activation 'linear'; every convolution needs activation='relu'"}),
+        Wrong("valid-padding-on-the-1x1s", {"build_classic_inception": classic(padding_1x1="valid")},
+              {"test_classic_padding_same": r"the 1×1 convolution .* in tower 1 of the concatenation has "
+                                            r"padding='valid'; every convolution \(a 1×1 one too"}),
+        Wrong("no-biases", {"build_classic_inception": classic(use_bias=False)},
+              {"test_classic_parameter_count": "has 139,840 parameters.*no biases"}),
+        Wrong("guide-input-name", {"build_classic_inception": classic(name="input_img")},
+              {"test_classic_input": "no input named 'image'"}),
+        Wrong("shape-hard-coded", {"build_classic_inception": classic(fixed_shape=(256, 256, 3))},
+              {"test_classic_input": r"input 'image' should have shape \(None, 9, 7, 5\)",
+               "test_classic_output_shape": r"input_shape=\(9, 7, 5\) the output should have shape "
+                                            r"\(None, 9, 7, 192\)",
+               "test_classic_parameter_count": r"input_shape=\(9, 7, 5\) the model has 140,160 parameters; the "
+                                               r"guide's module has 140,544"}),
+        Wrong("activation-after-the-merge", {"build_classic_inception": classic(after=L.Activation("relu"))},
+              {"test_classic_concatenates_channels": r"the output comes from '.*' \(Activation\); it should be "
+                                                     "the concatenation of the three towers"}),
+        Wrong("returns-a-tensor", {"build_classic_inception": classic_returns_tensor},
+              {"test_classic_input": "returned KerasTensor, not a keras.Model"}),
+        Wrong("not-implemented", {"build_classic_inception": classic_stub},
+              {"test_classic_input": "not implemented yet"}),
+    ],
 }
 
 RIGHT = {
@@ -199,6 +329,11 @@ RIGHT = {
         {"inception_module": with_ops},
         {"inception_module": in_another_order_with_activation_layers},
         {"inception_module": linear_convs_then(L.ReLU)},
+    ],
+    "build_classic_inception": [
+        {"build_classic_inception": classic()},
+        {"build_classic_inception": classic_with_layers_in_another_order},
+        {"build_classic_inception": classic_with_ops_and_layers_made_first},
     ],
 }
 

@@ -109,7 +109,113 @@ def maximum_of_both_differences(units=32):
     return keras.Model(images, L.Dense(1, activation="sigmoid", name="same")(distance))
 
 
+# ------------------------------------------------------------------ exercise 1: the classic shared LSTM
+
+
+def posts(shared=True, merge="concat", out_act="sigmoid", out_name="same_author", dtype="float32", fixed_units=None,
+          fixed_shape=None, use_b=True, b_extra=False, return_sequences=False, hidden=False, use_bias=True,
+          recurrent=L.LSTM):
+    """A family of shared-LSTM builders, right or wrong depending on the arguments."""
+
+    def build(timesteps=140, features=256, units=64):
+        units = fixed_units or units
+        shape = fixed_shape or (timesteps, features)
+        post_a = keras.Input(shape, name="post_a", dtype=dtype)
+        post_b = keras.Input(shape, name="post_b", dtype=dtype)
+        make = lambda: recurrent(units, return_sequences=return_sequences, use_bias=use_bias)  # noqa: E731
+        lstm_a = make()
+        lstm_b = lstm_a if shared else make()
+        encoded_a = lstm_a(post_a)
+        encoded_b = lstm_b(post_b if use_b else post_a)
+        if return_sequences:  # one vector per step, averaged afterwards
+            pool = L.GlobalAveragePooling1D()
+            encoded_a, encoded_b = pool(encoded_a), pool(encoded_b)
+        if b_extra:
+            encoded_b = L.Dense(units)(encoded_b)
+        merged = {"concat": lambda: L.concatenate([encoded_a, encoded_b]),
+                  "reversed": lambda: L.concatenate([encoded_b, encoded_a]),
+                  "absdiff": lambda: keras.ops.abs(L.subtract([encoded_a, encoded_b]))}[merge]()
+        if hidden:
+            merged = L.Dense(16, activation="relu")(merged)
+        return keras.Model([post_a, post_b], L.Dense(1, activation=out_act, name=out_name)(merged))
+
+    return build
+
+
+def posts_stub(timesteps=140, features=256, units=64):
+    raise NotImplementedError
+
+
+def posts_sequential_encoder(timesteps=140, features=256, units=64):
+    """Right: the LSTM inside a Sequential encoder that is called twice, a Concatenate layer, and the sigmoid as an
+    Activation layer named 'same_author' after a linear Dense(1)."""
+    encoder = keras.Sequential([keras.Input((timesteps, features)), L.LSTM(units=units)], name="post_reader")
+    post_a = keras.layers.Input(shape=(timesteps, features), name="post_a")
+    post_b = keras.layers.Input(shape=(timesteps, features), name="post_b")
+    merged = L.Concatenate(axis=-1)([encoder(post_a), encoder(post_b)])
+    return keras.Model(inputs=[post_a, post_b], outputs=L.Activation("sigmoid", name="same_author")(L.Dense(1)(merged)))
+
+
+def posts_dict_and_ops(timesteps=140, features=256, units=64):
+    """Right: the inputs made post_b first and passed as a dict, keras.ops.concatenate, Dropout before the output."""
+    post_b = keras.Input((timesteps, features), name="post_b")
+    post_a = keras.Input((timesteps, features), name="post_a")
+    reader = L.LSTM(units, name="reader")
+    code_b, code_a = reader(post_b), reader(post_a)
+    merged = L.Dropout(0.2)(keras.ops.concatenate([code_a, code_b], axis=-1))
+    same = L.Dense(units=1, activation=keras.activations.sigmoid, name="same_author")(merged)
+    return keras.Model({"post_a": post_a, "post_b": post_b}, same)
+
+
+def posts_in_a_loop(timesteps=140, features=256, units=64):
+    """Right: the shared LSTM called in a comprehension over the inputs."""
+    inputs = [keras.Input(shape=(timesteps, features), name=name) for name in ("post_a", "post_b")]
+    lstm = L.LSTM(units)
+    merged = L.concatenate([lstm(post) for post in inputs], axis=1)
+    return keras.Model(inputs, L.Dense(1, activation="sigmoid", name="same_author")(merged))
+
+
 WRONG = {
+    "build_shared_lstm_posts": [
+        Wrong("two-lstms", {"build_shared_lstm_posts": posts(shared=False)},
+              {"test_posts_one_shared_lstm": "holds 2 LSTM layers .* each with weights of its own",
+               "test_posts_parameter_count": "has 164,481 parameters; it should have 82,305.*two LSTMs' worth"}),
+        Wrong("post-b-unused", {"build_shared_lstm_posts": posts(use_b=False)},
+              {"test_posts_one_shared_lstm": "'post_b' does not go through the LSTM",
+               "test_posts_concatenation": "not the two encodings of the shared LSTM"}),
+        Wrong("extra-dense-on-post-b", {"build_shared_lstm_posts": posts(b_extra=True)},
+              {"test_posts_one_shared_lstm": r"not read by the same layers: 'post_a' goes through '.*', 'post_b' "
+                                             r"through '.*', '.*'",
+               "test_posts_parameter_count": "has 86,465 parameters"}),
+        Wrong("gru", {"build_shared_lstm_posts": posts(recurrent=L.GRU)},
+              {"test_posts_one_shared_lstm": "no LSTM layer", "test_posts_lstm_units": "no LSTM layer"}),
+        Wrong("lstm-returns-sequences", {"build_shared_lstm_posts": posts(return_sequences=True)},
+              {"test_posts_lstm_units": r"returns \(None, 140, 64\); it should return one vector of 64 numbers"}),
+        Wrong("units-hard-coded", {"build_shared_lstm_posts": posts(fixed_units=64)},
+              {"test_posts_lstm_units": r"build_shared_lstm_posts\(12, 20, 8\): the LSTM '.*' has 64 units; it "
+                                        "should have units=8",
+               "test_posts_parameter_count": r"\(12, 20, 8\): the model has 21,889 parameters"}),
+        Wrong("shape-hard-coded", {"build_shared_lstm_posts": posts(fixed_shape=(140, 256))},
+              {"test_posts_inputs": r"input 'post_a' should have shape \(None, 12, 20\)"}),
+        Wrong("int-inputs", {"build_shared_lstm_posts": posts(dtype="int32")},
+              {"test_posts_inputs": "dtype float32"}),
+        Wrong("absolute-difference", {"build_shared_lstm_posts": posts(merge="absdiff")},
+              {"test_posts_concatenation": r"reads '.*' \(Absolute\); it should read the concatenation",
+               "test_posts_parameter_count": "has 82,241 parameters"}),
+        Wrong("post-b-first", {"build_shared_lstm_posts": posts(merge="reversed")},
+              {"test_posts_concatenation": "puts post_b's encoding first"}),
+        Wrong("hidden-layer", {"build_shared_lstm_posts": posts(hidden=True)},
+              {"test_posts_concatenation": r"reads '.*' \(Dense\); it should read the concatenation",
+               "test_posts_parameter_count": "has 84,257 parameters"}),
+        Wrong("no-biases", {"build_shared_lstm_posts": posts(use_bias=False)},
+              {"test_posts_parameter_count": "has 82,049 parameters; it should have 82,305"}),
+        Wrong("softmax-output", {"build_shared_lstm_posts": posts(out_act="softmax")},
+              {"test_posts_output": "activation 'softmax'; use activation='sigmoid'"}),
+        Wrong("output-named-after-the-guide", {"build_shared_lstm_posts": posts(out_name="predictions")},
+              {"test_posts_output": "no output named 'same_author'"}),
+        Wrong("not-implemented", {"build_shared_lstm_posts": posts_stub},
+              {"test_posts_inputs": "not implemented yet"}),
+    ],
     "build_siamese_digits": [
         Wrong("two-separate-encoders", {"build_siamese_digits": siamese(shared=False)},
               {"test_siamese_shares_encoder": r"'encoder_a'.*'encoder_b'.*create the encoder once",
@@ -149,6 +255,10 @@ WRONG = {
 }
 
 RIGHT = {
+    "build_shared_lstm_posts": [{"build_shared_lstm_posts": posts()},
+                                {"build_shared_lstm_posts": posts_sequential_encoder},
+                                {"build_shared_lstm_posts": posts_dict_and_ops},
+                                {"build_shared_lstm_posts": posts_in_a_loop}],
     "build_siamese_digits": [{"build_siamese_digits": shared_layers_not_a_model},
                              {"build_siamese_digits": functional_encoder_reversed_difference},
                              {"build_siamese_digits": maximum_of_both_differences}],

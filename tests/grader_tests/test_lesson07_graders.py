@@ -108,7 +108,118 @@ def bidirectional_lstm(vision_model, question_encoder, frames, answers):
     return keras.Model([video, question], L.Dense(answers, activation="softmax", name="answer")(hidden))
 
 
+# ------------------------------------------------------------------ exercise 1: visual question answering
+
+
+def vqa(vision_copy=False, copy_weights=False, question_copy=False, use_question=True, merge="concat",
+        out_act="softmax", fixed_answers=None, question_dtype="int32", image_name="image", freeze_vision=False,
+        freeze_embedding=False, reinitialise_vision=False):
+    """A family of VQA builders, right or wrong depending on the arguments."""
+
+    def build(vision_model, question_encoder, answers):
+        answers = fixed_answers or answers
+        if freeze_vision:
+            vision_model.trainable = False
+        if freeze_embedding:
+            question_encoder.get_layer("question_embedding").trainable = False
+        if reinitialise_vision:  # "a fresh start": the weights of a freshly initialised copy
+            vision_model.set_weights(keras.models.clone_model(vision_model).get_weights())
+        image = keras.Input(vision_model.input_shape[1:], name=image_name)
+        question = keras.Input(question_encoder.input_shape[1:], dtype=question_dtype, name="question")
+        vision = keras.models.clone_model(vision_model) if vision_copy else vision_model
+        if vision_copy and copy_weights:
+            vision.set_weights(vision_model.get_weights())
+        encoder = keras.models.clone_model(question_encoder) if question_copy else question_encoder
+        image_vector = vision(image)
+        if not use_question:
+            merged = image_vector
+        elif merge == "add":  # the question vector projected to the image vector's size, then added
+            merged = L.add([image_vector, L.Dense(image_vector.shape[-1])(encoder(question))])
+        elif merge == "three":  # the image vector twice
+            merged = L.concatenate([image_vector, encoder(question), image_vector])
+        else:
+            merged = L.concatenate([image_vector, encoder(question)])
+        return keras.Model([image, question], L.Dense(answers, activation=out_act, name="answer")(merged))
+
+    return build
+
+
+def vqa_on_the_given_models_inputs(vision_model, question_encoder, answers):
+    """The given models' own inputs and outputs, joined: a model over their layers, but neither model is called."""
+    merged = L.concatenate([vision_model.output, question_encoder.output])
+    return keras.Model([vision_model.input, question_encoder.input],
+                       L.Dense(answers, activation="softmax", name="answer")(merged))
+
+
+def vqa_stub(vision_model, question_encoder, answers):
+    raise NotImplementedError
+
+
+def vqa_dict_question_first(vision_model, question_encoder, answers):
+    """Right: inputs made question first and passed as a dict, keyword arguments, Concatenate() with the question
+    vector first, the softmax as its own layer named 'answer'."""
+    question = keras.layers.Input(shape=tuple(question_encoder.inputs[0].shape[1:]), dtype="int32", name="question")
+    image = keras.layers.Input(shape=tuple(vision_model.inputs[0].shape[1:]), name="image")
+    question_vector = question_encoder(question)
+    image_vector = vision_model(image)
+    logits = L.Dense(units=answers)(L.Concatenate(axis=-1)([question_vector, image_vector]))
+    return keras.Model(inputs={"image": image, "question": question},
+                       outputs=L.Activation("softmax", name="answer")(logits))
+
+
+def vqa_ops_and_hidden_layer(vision_model, question_encoder, answers):
+    """Right: keras.ops.concatenate, Dropout on the image vector, and a hidden Dense layer before the answer."""
+    image = keras.Input(vision_model.input_shape[1:], name="image")
+    question = keras.Input(question_encoder.input_shape[1:], dtype="int32", name="question")
+    merged = keras.ops.concatenate([L.Dropout(0.1)(vision_model(image)), question_encoder(question)], axis=-1)
+    hidden = L.Dense(16, activation="relu")(merged)
+    return keras.Model([image, question], L.Dense(answers, activation="softmax", name="answer")(hidden))
+
+
 WRONG = {
+    "build_vqa": [
+        Wrong("vision-model-cloned", {"build_vqa": vqa(vision_copy=True)},
+              {"test_vqa_vision_model_is_given_model": r"given vision model is not part of the model\. The model "
+                                                       r"holds '.*', .*a copy \(clone_model or a rebuilt vision "
+                                                       r"model\).*Call it directly: vision_model\(image\)",
+               "test_vqa_concatenates_image_and_question": r"joins '.*' \(Functional\) and "
+                                                           r"'given_question_encoder' \(Functional\)"}),
+        Wrong("vision-model-cloned-with-its-weights", {"build_vqa": vqa(vision_copy=True, copy_weights=True)},
+              {"test_vqa_vision_model_is_given_model": "a copy"}),
+        Wrong("question-encoder-cloned", {"build_vqa": vqa(question_copy=True)},
+              {"test_vqa_question_encoder_is_given_model": r"a copy \(clone_model or a rebuilt encoder\)"}),
+        Wrong("given-models-own-inputs", {"build_vqa": vqa_on_the_given_models_inputs},
+              {"test_vqa_inputs": "no input named 'image'",
+               "test_vqa_vision_model_is_given_model": "given vision model is not part of the model",
+               "test_vqa_question_encoder_is_given_model": "given question encoder is not part of the model"}),
+        Wrong("question-unused", {"build_vqa": vqa(use_question=False)},
+              {"test_vqa_question_encoder_is_given_model": "not part of the model",
+               "test_vqa_concatenates_image_and_question": "the model has no concatenation"}),
+        Wrong("question-added-not-concatenated", {"build_vqa": vqa(merge="add")},
+              {"test_vqa_concatenates_image_and_question": "the model has no concatenation"}),
+        Wrong("image-vector-twice", {"build_vqa": vqa(merge="three")},
+              {"test_vqa_concatenates_image_and_question": r"joins 'given_vision_model' \(Functional\) and "
+                                                           r"'given_question_encoder' \(Functional\) and "
+                                                           r"'given_vision_model' \(Functional\); it should join "
+                                                           "exactly two vectors"}),
+        Wrong("vision-frozen", {"build_vqa": vqa(freeze_vision=True)},
+              {"test_vqa_given_models_not_frozen": "4 of the given vision model's 4 weights are frozen in the VQA "
+                                                   "model"}),
+        Wrong("embedding-frozen", {"build_vqa": vqa(freeze_embedding=True)},
+              {"test_vqa_given_models_not_frozen": "1 of the given question encoder's 4 weights are frozen"}),
+        Wrong("vision-re-initialised", {"build_vqa": vqa(reinitialise_vision=True)},
+              {"test_vqa_given_models_keep_their_weights": r"changed 4 of the given vision model's 4 weights "
+                                                           r"\(for example '.*kernel'\)"}),
+        Wrong("sigmoid-output", {"build_vqa": vqa(out_act="sigmoid")},
+              {"test_vqa_output": "activation='softmax'"}),
+        Wrong("answers-hard-coded", {"build_vqa": vqa(fixed_answers=5)},
+              {"test_vqa_output": r"shape \(None, 7\)"}),
+        Wrong("float-question", {"build_vqa": vqa(question_dtype="float32")},
+              {"test_vqa_inputs": "dtype int32"}),
+        Wrong("image-named-frame", {"build_vqa": vqa(image_name="frame")},
+              {"test_vqa_inputs": "no input named 'image'"}),
+        Wrong("not-implemented", {"build_vqa": vqa_stub}, {"test_vqa_inputs": "not implemented yet"}),
+    ],
     "build_video_qa": [
         Wrong("vision-model-cloned", {"build_video_qa": video_qa(vision_copy=True)},
               {"test_video_qa_time_distributed_vision": "weights of its own: a copy",
@@ -155,6 +266,8 @@ WRONG = {
 }
 
 RIGHT = {
+    "build_vqa": [{"build_vqa": vqa()}, {"build_vqa": vqa_dict_question_first},
+                  {"build_vqa": vqa_ops_and_hidden_layer}],
     "build_video_qa": [{"build_video_qa": video_qa()}, {"build_video_qa": lstm_and_activation_layer},
                        {"build_video_qa": ops_concatenate_and_hidden_layer}],
 }

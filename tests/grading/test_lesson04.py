@@ -1,9 +1,12 @@
-"""Grader for lesson 04 — branches that merge: the Inception module (12 points).
+"""Grader for lesson 04 — branches that merge: the Inception module (23 points).
 
 ``inception_module(x, filters)`` is called on a symbolic tensor and the graph it adds is read back from the
 tensor it returns: the concatenation, the four branches (walked back layer by layer to ``x``, each checked on its
 own: kernel sizes, where the stride sits, the pooling), what feeds each, and every convolution's filters,
-activation and padding.
+activation and padding. ``build_classic_inception(input_shape)`` (the functional-API guide's three-tower module) is
+built at the guide's size and at a small one, and its graph is read the same way, from the model's output back to
+its input: the three towers, what each reads, the max pooling's size and strides, the merge, the shapes and the
+parameter count.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from gradekit.harness import (
     Submission,
     activation_name,
     activation_step,
+    expect_inputs,
     fresh_session,
     graded,
     shape_str,
 )
 
 EXERCISE = "inception_module"
+CLASSIC = "build_classic_inception"
 PASS_THROUGH = {"BatchNormalization", "Dropout"}
+POOLINGS = {"AveragePooling2D": "pool", "MaxPooling2D": "maxpool"}  # the kinds read from a branch
 
 # The four branches, from x to the concatenation, as (kind, kernel, strides) per layer.
 EXPECTED = {
@@ -61,29 +67,30 @@ def _module(submission: Submission, shape: tuple = (8, 8, 3), filters: int = 4) 
     return x, out
 
 
-def _concat_inputs(out: Any) -> list[Any]:
-    """The tensors concatenated into the module's output (GradeFailure when the output is not a concatenation)."""
+def _concat_inputs(out: Any, exercise: str = EXERCISE,
+                   merge: str = "the four branches, layers.concatenate([a, b, c, d], axis=-1)") -> list[Any]:
+    """The tensors concatenated into the output (GradeFailure when the output is not a concatenation)."""
     operation, node = _history(out)
     if type(operation).__name__ != "Concatenate":
-        raise GradeFailure(f"{EXERCISE}: the output comes from '{operation.name}' ({type(operation).__name__}); "
-                           "it should be the concatenation of the four branches, "
-                           "layers.concatenate([a, b, c, d], axis=-1).")
+        raise GradeFailure(f"{exercise}: the output comes from '{operation.name}' ({type(operation).__name__}); "
+                           f"it should be the concatenation of {merge}.")
     return list(node.input_tensors)
 
 
-def _walk(x: Any, tensor: Any, label: str) -> list[Any]:
+def _walk(x: Any, tensor: Any, label: str, exercise: str = EXERCISE, noun: str = "branch",
+          nouns: str = "branches", origin: str = "the module's argument x") -> list[Any]:
     """The operations from ``x`` to ``tensor``, first to last, along a branch of single-input layers."""
     steps = []
     while tensor is not x:
         operation, node = _history(tensor)
         kind = type(operation).__name__
         if kind == "InputLayer":
-            raise GradeFailure(f"{EXERCISE}: {label} starts from '{operation.name}', an input of its own; every "
-                               "branch must start from the module's argument x.")
+            raise GradeFailure(f"{exercise}: {label} starts from '{operation.name}', an input of its own; every "
+                               f"{noun} must start from {origin}.")
         inputs = list(node.input_tensors)
         if len(inputs) != 1:
-            raise GradeFailure(f"{EXERCISE}: in {label}, '{operation.name}' ({kind}) combines {len(inputs)} "
-                               "tensors; inside a branch each layer takes one tensor, and the branches meet only "
+            raise GradeFailure(f"{exercise}: in {label}, '{operation.name}' ({kind}) combines {len(inputs)} "
+                               f"tensors; inside a {noun} each layer takes one tensor, and the {nouns} meet only "
                                "in the final concatenation.")
         steps.append(operation)
         tensor = inputs[0]
@@ -99,8 +106,8 @@ def _layers(steps: list[Any]) -> list[tuple[tuple, Any, str]]:
         kind, activation = type(op).__name__, activation_step(op)
         if kind == "Conv2D":
             found.append((("conv", tuple(op.kernel_size), tuple(op.strides)), op, activation_name(op)))
-        elif kind == "AveragePooling2D":
-            found.append((("pool", tuple(op.pool_size), tuple(op.strides)), op, ""))
+        elif kind in POOLINGS:
+            found.append(((POOLINGS[kind], tuple(op.pool_size), tuple(op.strides)), op, ""))
         elif activation is not None and found and found[-1][0][0] == "conv" and found[-1][2] == "linear":
             found[-1] = (found[-1][0], found[-1][1], activation)
         elif activation is not None:
@@ -122,11 +129,27 @@ def _describe(signature: tuple) -> str:
         if kernel is None:
             parts.append(kind)
             continue
-        name = f"{_size(kernel)} " + ("convolution" if kind == "conv" else "average pooling")
+        name = f"{_size(kernel)} " + {"conv": "convolution", "pool": "average pooling",
+                                      "maxpool": "max pooling"}[kind]
         if strides != (1, 1):
             name += f" (strides={strides[0] if strides[0] == strides[1] else strides})"
         parts.append(name)
     return " → ".join(parts) or "x itself"
+
+
+def _expect_own_branches(branches: list, exercise: str = EXERCISE, noun: str = "branch", source: str = "x") -> None:
+    """Every branch transforms ``source`` with layers of its own: none is ``source`` itself, no layer serves two."""
+    owner: dict[int, str] = {}
+    for label, steps, _ in branches:
+        if not steps:
+            raise GradeFailure(f"{exercise}: {label} is {source} itself; each {noun} transforms {source} with its "
+                               "own layers.")
+        for op in steps:
+            if id(op) in owner and owner[id(op)] != label:
+                raise GradeFailure(f"{exercise}: '{op.name}' belongs to both {owner[id(op)]} and {label}: a {noun} "
+                                   f"is fed by another {noun}'s tensor (or a layer is reused). Start each {noun} "
+                                   f"from {source} with layers of its own.")
+            owner[id(op)] = label
 
 
 def _branches(submission: Submission, shape: tuple = (8, 8, 3), filters: int = 4):
@@ -176,16 +199,7 @@ def test_inception_branches_fed_from_x(submission):
     """Each concatenated tensor comes from x through a branch of its own: every branch starts from x, no layer
     serves two branches and no branch is fed by another branch's tensor."""
     _, branches = _branches(submission)
-    owner: dict[int, str] = {}
-    for label, steps, _ in branches:
-        if not steps:
-            raise GradeFailure(f"{EXERCISE}: {label} is x itself; each branch transforms x with its own layers.")
-        for op in steps:
-            if id(op) in owner and owner[id(op)] != label:
-                raise GradeFailure(f"{EXERCISE}: '{op.name}' belongs to both {owner[id(op)]} and {label}: a branch "
-                                   "is fed by another branch's tensor (or a layer is reused). Start each branch "
-                                   "from x with layers of its own.")
-            owner[id(op)] = label
+    _expect_own_branches(branches)
 
 
 def _expect_branch(submission: Submission, key: str) -> None:
@@ -256,8 +270,206 @@ def test_inception_padding_same(submission):
     _, branches = _branches(submission)
     for label, _, layers in branches:
         for (kind, kernel, _), op, _ in layers:
-            if kind in ("conv", "pool") and op.padding != "same":
-                what = "the average pooling" if kind == "pool" else f"the {_size(kernel)} convolution '{op.name}'"
+            if kind in ("conv", "pool", "maxpool") and op.padding != "same":
+                what = f"the {_describe(((kind, kernel, (1, 1)),))}" if kind != "conv" else \
+                    f"the {_size(kernel)} convolution '{op.name}'"
                 even = " (a 1×1 one too)" if kernel == (1, 1) else ""
                 raise GradeFailure(f"{EXERCISE}: {what} in {label} has padding='{op.padding}'; every convolution"
                                    f"{even} and the pooling of the module take padding='same'.")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Exercise 2: the functional-API guide's three-tower module, as a model
+
+GUIDE_SHAPE = (256, 256, 3)
+SMALL_SHAPE = (9, 7, 5)  # odd sizes and another number of channels: nothing of the guide's size may be hard-coded
+CLASSIC_FILTERS = 64
+
+# The three towers, from the input to the concatenation, as (kind, kernel, strides) per layer.
+TOWERS = {
+    "3×3": (("conv", (1, 1), (1, 1)), ("conv", (3, 3), (1, 1))),
+    "5×5": (("conv", (1, 1), (1, 1)), ("conv", (5, 5), (1, 1))),
+    "pool": (("maxpool", (3, 3), (1, 1)), ("conv", (1, 1), (1, 1))),
+}
+
+
+def classic_parameters(channels: int) -> int:
+    """The guide's module on ``channels`` input channels: three 1×1 convolutions on the input's channels (tower 3's
+    reads the pooled input, which has as many), a 3×3 and a 5×5 on 64 channels, every one with 64 filters and a
+    bias."""
+    one_by_one = CLASSIC_FILTERS * channels + CLASSIC_FILTERS
+    return 3 * one_by_one + sum(k * k * CLASSIC_FILTERS * CLASSIC_FILTERS + CLASSIC_FILTERS for k in (3, 5))
+
+
+def _classic(submission: Submission, shape: tuple | None = None) -> keras.Model:
+    """The submission's model: with the default input shape (the guide's), or with ``input_shape=shape``."""
+    fresh_session()
+    try:
+        if shape is None:
+            return submission.model(CLASSIC)
+        return submission.model(CLASSIC, shape)
+    except GradeFailure as failure:
+        hint = ""
+        if "Concatenate" in str(failure) or "matching shapes" in str(failure):
+            hint = (" The towers' outputs have different heights and widths: give every layer padding='same', and "
+                    "the max pooling strides=1 (a pooling's strides default to its pool size).")
+        raise GradeFailure(f"{failure}{hint}") from None
+
+
+def _classic_output(model: keras.Model) -> Any:
+    if len(model.outputs) != 1:
+        raise GradeFailure(f"{CLASSIC}: the model should have one output, the concatenated towers; it has "
+                           f"{len(model.outputs)}.")
+    return model.outputs[0]
+
+
+def _towers(submission: Submission, shape: tuple | None = None):
+    """(model, [(label, steps, layers) for each concatenated tensor]), walked back to the model's input."""
+    model = _classic(submission, shape)
+    if len(model.inputs) != 1:
+        raise GradeFailure(f"{CLASSIC}: the model should have one input, 'image'; it has {len(model.inputs)}.")
+    x = model.inputs[0]
+    merge = "the three towers, layers.concatenate([tower_1, tower_2, tower_3], axis=-1)"
+    towers = []
+    for i, tensor in enumerate(_concat_inputs(_classic_output(model), CLASSIC, merge), start=1):
+        label = f"tower {i} of the concatenation"
+        steps = _walk(x, tensor, label, CLASSIC, "tower", "towers", "the model's input 'image'")
+        towers.append((label, steps, _layers(steps)))
+    return model, towers
+
+
+@graded(CLASSIC, 1)
+def test_classic_input(submission):
+    """Exercise 2: one input, 'image', of shape (None, *input_shape), float32: with the default input_shape (the
+    guide's 256×256×3) and with input_shape=(9, 7, 5)."""
+    for shape in (None, SMALL_SHAPE):
+        model = _classic(submission, shape)
+        expect_inputs(model, [("image", (None, *(shape or GUIDE_SHAPE)), "float32")],
+                      CLASSIC if shape is None else f"{CLASSIC}(input_shape={shape})")
+
+
+@graded(CLASSIC, 1)
+def test_classic_output_shape(submission):
+    """Exercise 2: one output, of shape (None, H, W, 192) for input_shape (H, W, C): the towers keep the height and
+    width. With the default input_shape and with (9, 7, 5)."""
+    for shape in (GUIDE_SHAPE, SMALL_SHAPE):
+        out = _classic_output(_classic(submission, None if shape == GUIDE_SHAPE else shape))
+        want = (None, shape[0], shape[1], 3 * CLASSIC_FILTERS)
+        if tuple(out.shape) != want:
+            raise GradeFailure(f"{CLASSIC}: for input_shape={shape} the output should have shape {shape_str(want)} "
+                               f"(three towers of 64 channels, at the input's height and width); it has "
+                               f"{shape_str(out.shape)}.")
+
+
+@graded(CLASSIC, 1)
+def test_classic_concatenates_channels(submission):
+    """Exercise 2: the output is the concatenation of three tensors on the channel axis (the last one)."""
+    out = _classic_output(_classic(submission))
+    merge = "the three towers, layers.concatenate([tower_1, tower_2, tower_3], axis=-1)"
+    inputs = _concat_inputs(out, CLASSIC, merge)
+    operation, _ = _history(out)
+    axis = getattr(operation, "axis", None)
+    if axis not in (-1, len(out.shape) - 1):
+        raise GradeFailure(f"{CLASSIC}: the towers are concatenated on axis {axis}; stack them on the channel "
+                           "axis, axis=-1. (The guide's axis=1 was for channels-first images; Keras' images are "
+                           "channels-last, (height, width, channels), so axis=1 stacks them along the height.)")
+    if len(inputs) != 3:
+        raise GradeFailure(f"{CLASSIC}: the concatenation receives {len(inputs)} tensors; it should receive the "
+                           "three towers.")
+
+
+@graded(CLASSIC, 1)
+def test_classic_towers_read_the_input(submission):
+    """Exercise 2: each concatenated tensor comes from the input through a tower of its own: the first layer of
+    every tower (tower 1's and tower 2's 1×1 convolutions, tower 3's pooling) reads the input, and no layer serves
+    two towers (a tower fed by another tower's tensor, or one layer called by two towers, does not count)."""
+    _, towers = _towers(submission)
+    _expect_own_branches(towers, CLASSIC, "tower", "the input")
+
+
+def _expect_tower(submission: Submission, key: str, number: int) -> None:
+    """Tower ``key`` of the exercise is one of the concatenated towers."""
+    _, towers = _towers(submission)
+    found = [tuple(sig for sig, _, _ in layers) for _, _, layers in towers]
+    if TOWERS[key] not in found:
+        listing = "; ".join(f"{i}: the input → {_describe(signature)}" for i, signature in enumerate(found, 1))
+        others = [str(k) for k, tower in enumerate(TOWERS.values(), 1) if k != number and tower in found]
+        raise GradeFailure(f"{CLASSIC}: none of the concatenated towers is tower {number}, the input → "
+                           f"{_describe(TOWERS[key])}. The concatenated towers are — {listing}"
+                           f"{' (towers ' + ', '.join(others) + ' are there)' if others else ''}. Build tower "
+                           f"{number} from the input with exactly these layers, all with strides 1.")
+
+
+@graded(CLASSIC, 1)
+def test_classic_tower_1x1_3x3(submission):
+    """Exercise 2: tower 1: a 1×1 convolution that reads the input, then a 3×3 convolution that reads the 1×1."""
+    _expect_tower(submission, "3×3", 1)
+
+
+@graded(CLASSIC, 1)
+def test_classic_tower_1x1_5x5(submission):
+    """Exercise 2: tower 2: a 1×1 convolution that reads the input, then a 5×5 convolution that reads the 1×1."""
+    _expect_tower(submission, "5×5", 2)
+
+
+@graded(CLASSIC, 1)
+def test_classic_tower_pool_1x1(submission):
+    """Exercise 2: tower 3: a 3×3 max pooling with strides=1 that reads the input, then a 1×1 convolution."""
+    _expect_tower(submission, "pool", 3)
+
+
+def _classic_convolutions(submission: Submission) -> list[tuple[str, Any, str]]:
+    """Every convolution of the towers: (its tower's label, the layer, its activation)."""
+    _, towers = _towers(submission)
+    return [(label, op, act) for label, _, layers in towers for (kind, _, _), op, act in layers if kind == "conv"]
+
+
+@graded(CLASSIC, 1)
+def test_classic_conv_filters(submission):
+    """Exercise 2: every convolution has 64 filters."""
+    for label, op, _ in _classic_convolutions(submission):
+        if op.filters != CLASSIC_FILTERS:
+            raise GradeFailure(f"{CLASSIC}: '{op.name}' in {label} has {op.filters} filters; every convolution of "
+                               "the guide's module has 64.")
+
+
+@graded(CLASSIC, 1)
+def test_classic_conv_relu(submission):
+    """Exercise 2: every convolution has a ReLU activation."""
+    for label, op, act in _classic_convolutions(submission):
+        if act != "relu":
+            raise GradeFailure(f"{CLASSIC}: '{op.name}' in {label} has activation '{act}'; every convolution needs "
+                               "activation='relu' (or a plain ReLU layer right after it).")
+
+
+@graded(CLASSIC, 1)
+def test_classic_padding_same(submission):
+    """Exercise 2: every convolution, and the max pooling, has padding="same"."""
+    _, towers = _towers(submission)
+    for label, _, layers in towers:
+        for (kind, kernel, _), op, _ in layers:
+            if kind in ("conv", "pool", "maxpool") and op.padding != "same":
+                what = f"the {_describe(((kind, kernel, (1, 1)),))}" if kind != "conv" else \
+                    f"the {_size(kernel)} convolution '{op.name}'"
+                even = " (a 1×1 one too, although with strides 1 it keeps the size either way)" \
+                    if kernel == (1, 1) and kind == "conv" else ""
+                raise GradeFailure(f"{CLASSIC}: {what} in {label} has padding='{op.padding}'; every convolution"
+                                   f"{even} and the pooling take padding='same'.")
+
+
+@graded(CLASSIC, 1)
+def test_classic_parameter_count(submission):
+    """Exercise 2: the model has 3 × (64·C + 64) + 36,928 + 102,464 parameters: 140,160 with the default
+    input_shape (the guide's), 140,544 with (9, 7, 5)."""
+    for shape in (GUIDE_SHAPE, SMALL_SHAPE):
+        model = _classic(submission, None if shape == GUIDE_SHAPE else shape)
+        want, got = classic_parameters(shape[-1]), model.count_params()
+        if got != want:
+            hint = ""
+            if got < want and not any(getattr(layer, "use_bias", True) for layer in model.layers
+                                      if type(layer).__name__ == "Conv2D"):
+                hint = " The convolutions have no biases (use_bias=False); the guide's have one per filter."
+            raise GradeFailure(f"{CLASSIC}: for input_shape={shape} the model has {got:,} parameters; the guide's "
+                               f"module has {want:,}: three 1×1 convolutions with 64 filters on the input's "
+                               f"{shape[-1]} channels ({3 * (64 * shape[-1] + 64):,}), a 3×3 (36,928) and a 5×5 "
+                               f"(102,464) convolution on 64 channels, and no other weights.{hint}")

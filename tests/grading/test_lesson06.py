@@ -1,8 +1,11 @@
-"""Grader for lesson 06 — shared layers (9 points).
+"""Grader for lesson 06 — shared layers (17 points).
 
-The siamese builder is judged on its graph: which layers each image goes through before the two paths meet, and
+Both builders are judged on their graphs: which layers each input goes through before the two paths meet, and
 whether those are the very same layer objects with the very same variables (two separate layers of the same shape
-are not shared, however alike they look), and what the two encodings are merged into.
+are not shared, however alike they look), and what the two encodings are merged into. The classic shared LSTM
+(``build_shared_lstm_posts``) is built at its classic sizes and at small ones: one LSTM, called on both posts, the
+concatenation, the sigmoid output and the parameter count; the siamese digits network (``build_siamese_digits``)
+is also run, to see that it is symmetric and merges by |a − b|, and trained (a hidden test).
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from gradekit.harness import (
 
 EXERCISE = "build_siamese_digits"
 IMAGES = ("image_a", "image_b")
+POSTS_EXERCISE = "build_shared_lstm_posts"
+POSTS = ("post_a", "post_b")
+# (timesteps, features, units): the classic sizes (the defaults), and small ones so that none may be hard-coded
+CLASSIC_POSTS, SMALL_POSTS = (140, 256, 64), (12, 20, 8)
 
 
 def _siamese(submission: Submission, units: int | None = None) -> keras.Model:
@@ -100,18 +107,191 @@ def _names(layers: list[object]) -> str:
     return ", ".join(f"'{layer.name}'" for layer in layers) or "no layer with weights"
 
 
-# ---------------------------------------------------------------------------------------------- the checks
+# ---------------------------------------------------------------------------- exercise 1: the classic shared LSTM
+
+
+def _posts(submission: Submission, sizes: tuple[int, int, int] = CLASSIC_POSTS) -> keras.Model:
+    """The submission's model: with its defaults for the classic sizes, else with (timesteps, features, units)."""
+    fresh_session()
+    if sizes == CLASSIC_POSTS:
+        return submission.model(POSTS_EXERCISE)
+    return submission.model(POSTS_EXERCISE, *sizes)
+
+
+def _call_label(sizes: tuple[int, int, int]) -> str:
+    return POSTS_EXERCISE if sizes == CLASSIC_POSTS else f"{POSTS_EXERCISE}{sizes}"
+
+
+def lstm_layers(model: keras.Model) -> list[object]:
+    """Every LSTM layer object of the model, inside nested models too (each once)."""
+    found: list[object] = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if type(layer).__name__ == "LSTM" and not any(layer is f for f in found):
+            found.append(layer)
+    return found
+
+
+def parameters_of_posts_model(timesteps: int, features: int, units: int) -> int:
+    """One LSTM(units) on `features` numbers per step (four gates: input kernel, recurrent kernel, bias), and the
+    Dense(1) output on the two concatenated encodings."""
+    return 4 * units * (features + units + 1) + 2 * units + 1
+
+
+@graded(POSTS_EXERCISE, 1)
+def test_posts_inputs(submission):
+    """Exercise 1: two inputs, 'post_a' and 'post_b', each of shape (None, timesteps, features), float32: with the
+    defaults (the classic 140 × 256) and with timesteps=12, features=20."""
+    for sizes in (CLASSIC_POSTS, SMALL_POSTS):
+        timesteps, features, _ = sizes
+        expect_inputs(_posts(submission, sizes), [(name, (None, timesteps, features), "float32") for name in POSTS],
+                      _call_label(sizes))
+
+
+@graded(POSTS_EXERCISE, 1)
+def test_posts_output(submission):
+    """Exercise 1: one output, 'same_author', a Dense(1) layer with a sigmoid: the probability that one person
+    wrote both posts."""
+    model = _posts(submission)
+    expect_outputs(model, [("same_author", (None, 1))], POSTS_EXERCISE)
+    layer = producer(model.outputs[0])
+    dense = layer
+    if type(layer).__name__ == "Activation":  # Dense(1) then Activation('sigmoid', name='same_author') reads alike
+        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
+    if type(dense).__name__ != "Dense":
+        raise GradeFailure(f"{POSTS_EXERCISE}: the output 'same_author' is made by '{layer.name}' "
+                           f"({type(layer).__name__}) from '{dense.name}' ({type(dense).__name__}), not by a Dense "
+                           "layer; end with layers.Dense(1, activation='sigmoid', name='same_author') on the "
+                           "concatenated encodings.")
+    if activation_name(layer) != "sigmoid":
+        raise GradeFailure(f"{POSTS_EXERCISE}: the output 'same_author' has activation '{activation_name(layer)}'; "
+                           "use activation='sigmoid' so that it is a probability between 0 and 1.")
+
+
+@graded(POSTS_EXERCISE, 3)
+def test_posts_one_shared_lstm(submission):
+    """Exercise 1: the model holds ONE LSTM layer, with one set of variables, called on both posts: each post goes
+    through that very LSTM (two calls in the graph, one per post) and through the same layers with weights, before
+    the two paths meet."""
+    model = _posts(submission)
+    lstms = lstm_layers(model)
+    if not lstms:
+        raise GradeFailure(f"{POSTS_EXERCISE}: the model has no LSTM layer; read each post with one "
+                           "layers.LSTM(units), created once and called on both posts.")
+    if len(lstms) > 1:
+        raise GradeFailure(f"{POSTS_EXERCISE}: the model holds {len(lstms)} LSTM layers ({_names(lstms)}), each with "
+                           "weights of its own: a layer created twice is not shared, even with the same shape. "
+                           "Create one LSTM, keep it in a variable and call that variable on both posts.")
+    [lstm] = lstms
+    found = branches(model)
+    for name in POSTS:
+        if name not in found:
+            raise GradeFailure(f"{POSTS_EXERCISE}: the model has no input named {name!r}.")
+    layers = {name: weighted_layers(found[name]) for name in POSTS}
+    weights = {name: [w for layer in layers[name] for w in layer.weights] for name in POSTS}
+    for name in POSTS:
+        if not any(w is v for w in weights[name] for v in lstm.weights):
+            other = [n for n in POSTS if n != name][0]
+            raise GradeFailure(f"{POSTS_EXERCISE}: '{name}' does not go through the LSTM '{lstm.name}' before it "
+                               f"meets '{other}' (or is not used at all); call the one LSTM on each post: "
+                               "encoded_a = lstm(post_a), encoded_b = lstm(post_b).")
+    if not same_variables(weights["post_a"], weights["post_b"]):
+        raise GradeFailure(f"{POSTS_EXERCISE}: the two posts are not read by the same layers: 'post_a' goes through "
+                           f"{_names(layers['post_a'])}, 'post_b' through {_names(layers['post_b'])}. Both go "
+                           "through the one LSTM and nothing else with weights before they meet.")
+
+
+@graded(POSTS_EXERCISE, 1)
+def test_posts_lstm_units(submission):
+    """Exercise 1: the LSTM has `units` units, and each call returns one vector of `units` numbers per post, shape
+    (None, units): with the default 64 and with units=8."""
+    for sizes in (CLASSIC_POSTS, SMALL_POSTS):
+        units, label = sizes[2], _call_label(sizes)
+        model = _posts(submission, sizes)
+        lstms = lstm_layers(model)
+        if not lstms:
+            raise GradeFailure(f"{label}: the model has no LSTM layer; read each post with layers.LSTM(units).")
+        for lstm in lstms:
+            if lstm.units != units:
+                raise GradeFailure(f"{label}: the LSTM '{lstm.name}' has {lstm.units} units; it should have "
+                                   f"units={units}: layers.LSTM(units).")
+            for node in lstm._inbound_nodes:  # its calls, in this model or in a model nested in it
+                shapes = [shape_str(t.shape) for t in node.output_tensors]
+                if shapes != [shape_str((None, units))]:
+                    raise GradeFailure(f"{label}: a call of the LSTM '{lstm.name}' returns {', '.join(shapes)}; it "
+                                       f"should return one vector of {units} numbers per post, "
+                                       f"{shape_str((None, units))}: leave return_sequences (and return_state) "
+                                       "off.")
+
+
+def _through_dropout(model: keras.Model, tensor):
+    """The tensor a chain of Dropout layers ending in ``tensor`` starts from."""
+    while type(producer(tensor)).__name__ == "Dropout":
+        history = tensor._keras_history
+        tensor = history.operation._inbound_nodes[history.node_index].input_tensors[0]
+    return tensor
+
+
+@graded(POSTS_EXERCISE, 1)
+def test_posts_concatenation(submission):
+    """Exercise 1: the two encodings are concatenated, post_a's first, and the output layer reads the
+    concatenation."""
+    model = _posts(submission)
+    ends = {name: encodings(model, branch) for name, branch in branches(model).items()}
+    layer = producer(model.outputs[0])
+    if type(layer).__name__ == "Activation":
+        layer = model_nodes(model, layer)[0].parent_nodes[0].operation
+    nodes = model_nodes(model, layer)
+    node = nodes[0] if nodes else None
+    if node is None or len(node.input_tensors) != 1:
+        raise GradeFailure(f"{POSTS_EXERCISE}: the output layer should read one tensor, the concatenated "
+                           "encodings.")
+    merged = _through_dropout(model, node.input_tensors[0])
+    merge = producer(merged)
+    if type(merge).__name__ != "Concatenate":
+        raise GradeFailure(f"{POSTS_EXERCISE}: the output layer reads '{merge.name}' ({type(merge).__name__}); it "
+                           "should read the concatenation of the two encodings, "
+                           "layers.concatenate([encoded_a, encoded_b]).")
+    history = merged._keras_history
+    parts = list(history.operation._inbound_nodes[history.node_index].input_tensors)
+    want = [ends.get(name, [None])[0] if len(ends.get(name, [])) == 1 else None for name in POSTS]
+    if len(parts) == 2 and all(w is not None for w in want) and parts[0] is want[1] and parts[1] is want[0]:
+        raise GradeFailure(f"{POSTS_EXERCISE}: the concatenation puts post_b's encoding first; concatenate them "
+                           "in the order of the inputs: layers.concatenate([encoded_a, encoded_b]).")
+    if not (len(parts) == 2 and parts[0] is want[0] and parts[1] is want[1]):
+        raise GradeFailure(f"{POSTS_EXERCISE}: the concatenation '{merge.name}' joins {len(parts)} tensor(s), not "
+                           "the two encodings of the shared LSTM (post_a's, then post_b's): "
+                           "layers.concatenate([encoded_a, encoded_b]).")
+
+
+@graded(POSTS_EXERCISE, 1)
+def test_posts_parameter_count(submission):
+    """Exercise 1: the model has 4·units·(features + units + 1) + 2·units + 1 parameters, one LSTM's worth and the
+    output unit's: 82,305 with the defaults, 945 with timesteps=12, features=20, units=8."""
+    for sizes in (CLASSIC_POSTS, SMALL_POSTS):
+        _, features, units = sizes
+        model = _posts(submission, sizes)
+        want, got = parameters_of_posts_model(*sizes), model.count_params()
+        if got != want:
+            lstm = 4 * units * (features + units + 1)
+            hint = " That is two LSTMs' worth: create the LSTM once and call it twice." \
+                if got == want + lstm else ""
+            raise GradeFailure(f"{_call_label(sizes)}: the model has {got:,} parameters; it should have {want:,}: "
+                               f"one LSTM({units}) on {features} features ({lstm:,}) and the Dense(1) output on the "
+                               f"{2 * units} concatenated numbers ({2 * units + 1}), nothing else.{hint}")
+
+
+# ---------------------------------------------------------------------------- exercise 2: the siamese digits
 
 
 @graded(EXERCISE, 1)
 def test_siamese_inputs(submission):
-    """Exercise: two inputs, 'image_a' and 'image_b', each of shape (None, 8, 8, 1), float32."""
+    """Exercise 2: two inputs, 'image_a' and 'image_b', each of shape (None, 8, 8, 1), float32."""
     expect_inputs(_siamese(submission), [(name, (None, 8, 8, 1), "float32") for name in IMAGES], EXERCISE)
 
 
 @graded(EXERCISE, 1)
 def test_siamese_output(submission):
-    """Exercise: one output, 'same', a Dense(1) layer with a sigmoid: the probability that both show the same
+    """Exercise 2: one output, 'same', a Dense(1) layer with a sigmoid: the probability that both show the same
     digit."""
     model = _siamese(submission)
     expect_outputs(model, [("same", (None, 1))], EXERCISE)
@@ -130,7 +310,7 @@ def test_siamese_output(submission):
 
 @graded(EXERCISE, 3)
 def test_siamese_shares_encoder(submission):
-    """Exercise: both images go through the same layer objects, with the same variables, before the two paths
+    """Exercise 2: both images go through the same layer objects, with the same variables, before the two paths
     meet."""
     model = _siamese(submission)
     found = branches(model)
@@ -154,7 +334,7 @@ def test_siamese_shares_encoder(submission):
 
 @graded(EXERCISE, 1)
 def test_siamese_units(submission):
-    """Exercise: each image is encoded into `units` numbers (tried with units=16 and units=32)."""
+    """Exercise 2: each image is encoded into `units` numbers (tried with units=16 and units=32)."""
     for units in (16, 32):
         model = _siamese(submission, units)
         for name, branch in branches(model).items():
@@ -167,7 +347,7 @@ def test_siamese_units(submission):
 
 @graded(EXERCISE, 1)
 def test_siamese_symmetric(submission):
-    """Exercise: swapping the two images does not change the answer (shared encoder, then |a − b|)."""
+    """Exercise 2: swapping the two images does not change the answer (shared encoder, then |a − b|)."""
     model = _siamese(submission)
     a, b = random_batch((16, 8, 8, 1), seed=1), random_batch((16, 8, 8, 1), seed=2)
     forward = submission.run(f"predicting with the model of {EXERCISE}", model.predict,
@@ -204,7 +384,7 @@ OTHER_MERGES = [
 
 @graded(EXERCISE, 1)
 def test_siamese_absolute_difference(submission):
-    """Exercise: the two encodings are merged by their absolute difference |a − b|: the first layer with weights
+    """Exercise 2: the two encodings are merged by their absolute difference |a − b|: the first layer with weights
     after the two paths meet receives exactly |encoding of image_a − encoding of image_b|."""
     model = _siamese(submission)
     found = branches(model)
@@ -250,7 +430,7 @@ def test_siamese_absolute_difference(submission):
 
 @graded(EXERCISE, 1, hidden=True)
 def test_siamese_learns(submission):
-    """Exercise (behaviour): compiled with Adam and binary cross-entropy, a short fit on real digit pairs lowers
+    """Exercise 2 (behaviour): compiled with Adam and binary cross-entropy, a short fit on real digit pairs lowers
     the training loss."""
     from coursekit.data.digit_pairs import load_digit_pairs
 

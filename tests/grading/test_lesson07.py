@@ -1,10 +1,13 @@
-"""Grader for lesson 07 — models as layers (11 points).
+"""Grader for lesson 07 — models as layers (20 points).
 
-``build_video_qa`` receives a vision model and a question encoder, built here, and must use *them*: the vision
-model applied to every frame through ``TimeDistributed`` with its own weights, and the question encoder called
-itself, not rebuilt or cloned; neither may be frozen. The graph is checked for both, for the LSTM(32) over the frame
-vectors and for the concatenation of the two vectors, and a short fit must update the given models' weights (proof
-that they are shared, not copied).
+Both builders receive a vision model and a question encoder, built here, and must use *them*, not rebuilt or cloned
+copies; neither may be frozen. ``build_vqa`` calls both on new inputs 'image' and 'question': the graph is checked
+for the two given models themselves, each called on its input, for the concatenation of their two vectors and the
+softmax over the answers, and the given models must come back with the weights they were handed in with.
+``build_video_qa`` applies the vision model to every frame through ``TimeDistributed`` with its own weights and
+calls the question encoder itself. The graph is checked for both, for the LSTM(32) over the frame vectors and for
+the concatenation of the two vectors, and a short fit must update the given models' weights (proof that they are
+shared, not copied).
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ from gradekit.harness import (
 )
 
 EXERCISE = "build_video_qa"
+VQA = "build_vqa"
 L = keras.layers
 
 # Two settings, so that a hard-coded shape or size fails: (frame shape, frames, question length, vocabulary, answers)
 SETTINGS = [((6, 6, 1), 3, 5, 10, 5), ((5, 7, 2), 5, 4, 12, 7)]
+# The same for the VQA model, which reads one image: (image shape, question length, vocabulary, answers)
+VQA_SETTINGS = [((6, 6, 1), 5, 10, 5), ((5, 7, 2), 4, 12, 7)]
 
 
 def given_models(frame_shape: tuple, length: int, vocabulary: int) -> tuple[keras.Model, keras.Model]:
@@ -103,12 +109,161 @@ def _weights_now(model: keras.Model) -> list[np.ndarray]:
     return [np.array(w.numpy()) for w in model.weights]
 
 
-# ---------------------------------------------------------------------------------------------- the checks
+def _expect_answer_output(model: keras.Model, answers: int, exercise: str) -> None:
+    """One output, 'answer', of shape (None, answers): a Dense layer with a softmax (or Dense, then a softmax
+    layer)."""
+    expect_outputs(model, [("answer", (None, answers))], exercise)
+    layer = producer(model.outputs[0])
+    dense = layer
+    if type(layer).__name__ in ("Activation", "Softmax"):  # Dense, then the softmax as a layer of its own
+        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
+    if type(dense).__name__ != "Dense":
+        raise GradeFailure(f"{exercise}: the output 'answer' is made by '{layer.name}' "
+                           f"({type(layer).__name__}) from '{dense.name}' ({type(dense).__name__}), not by a "
+                           "Dense layer; end with layers.Dense(answers, activation='softmax', name='answer').")
+    if activation_name(layer) != "softmax":
+        raise GradeFailure(f"{exercise}: the output 'answer' has activation '{activation_name(layer)}'; use "
+                           "activation='softmax': one probability per answer word.")
+
+
+def _expect_given_model_called(model: keras.Model, given: keras.Model, others: list, input_name: str,
+                               exercise: str, label: str, short: str, call: str) -> None:
+    """The given model itself (not a copy) is part of ``model`` and called on the input ``input_name``; ``others``
+    are the other given models (not copies of this one), ``short`` what the feedback calls the model for short."""
+    if not any(op is given for op in model.operations):
+        copies = [op for op in model.operations if isinstance(op, keras.Model) and all(op is not o for o in others)]
+        hint = (f" The model holds '{copies[0].name}', a model with weights of its own: a copy (clone_model or a "
+                f"rebuilt {short}) does not share the given {short}'s weights.") if copies else ""
+        raise GradeFailure(f"{exercise}: the given {label} is not part of the model.{hint} Call it "
+                           f"directly: {call}.")
+    if not _fed_by(model, given, _input_layer(model, input_name)):
+        raise GradeFailure(f"{exercise}: the {label} is not called on the '{input_name}' input.")
+
+
+def _expect_not_frozen(model: keras.Model, givens: list[tuple[str, keras.Model]], exercise: str, which: str,
+                       why: str) -> None:
+    """Every weight of the given models that ``model`` uses is trainable in it."""
+    used = {id(w) for w in model.weights}
+    trainable = {id(w) for w in model.trainable_weights}
+    for label, given in givens:
+        frozen = [w for w in given.weights if id(w) in used and id(w) not in trainable]
+        if frozen:
+            raise GradeFailure(f"{exercise}: {len(frozen)} of the given {label}'s {len(given.weights)} weights are "
+                               f"frozen in the {which} (for example '{frozen[0].path}'): the model or one of "
+                               f"its layers was set trainable=False. Do not freeze the given models: {why}.")
+
+
+# ------------------------------------------------------------------------- exercise 1: visual question answering
+
+
+def _build_vqa(submission: Submission, setting: tuple = VQA_SETTINGS[0]):
+    """(the submission's VQA model, the given vision model, the given question encoder, the given models' weights
+    as they were handed in)."""
+    image_shape, length, vocabulary, answers = setting
+    fresh_session()
+    vision, question_encoder = given_models(image_shape, length, vocabulary)
+    # Weights as if trained, drawn here: the worker seeds Keras as the judge does, so a freshly initialised copy
+    # would otherwise come back with the very numbers the given models were built with.
+    rng = np.random.default_rng(11)
+    for given in (vision, question_encoder):
+        given.set_weights([rng.normal(0.0, 0.2, w.shape).astype(w.dtype) for w in given.get_weights()])
+    handed_in = {"vision model": _weights_now(vision), "question encoder": _weights_now(question_encoder)}
+    model = submission.model(VQA, vision, question_encoder, answers)
+    return model, vision, question_encoder, handed_in
+
+
+@graded(VQA, 1)
+def test_vqa_inputs(submission):
+    """Exercise 1: inputs 'image' (None, *the vision model's input shape) float32 and 'question' (None, length)
+    int32, for two settings."""
+    for setting in VQA_SETTINGS:
+        image_shape, length, _, _ = setting
+        model, _, _, _ = _build_vqa(submission, setting)
+        expect_inputs(model, [("image", (None, *image_shape), "float32"), ("question", (None, length), "int32")],
+                      VQA)
+
+
+@graded(VQA, 1)
+def test_vqa_output(submission):
+    """Exercise 1: one output, 'answer', a Dense(answers) layer with a softmax, for two settings."""
+    for setting in VQA_SETTINGS:
+        model, _, _, _ = _build_vqa(submission, setting)
+        _expect_answer_output(model, setting[-1], VQA)
+
+
+@graded(VQA, 2)
+def test_vqa_vision_model_is_given_model(submission):
+    """Exercise 1: the given vision model itself (not a copy) is called on the 'image' input."""
+    model, vision, question_encoder, _ = _build_vqa(submission)
+    _expect_given_model_called(model, vision, [question_encoder], "image", VQA, "vision model", "vision model",
+                               "vision_model(image)")
+
+
+@graded(VQA, 2)
+def test_vqa_question_encoder_is_given_model(submission):
+    """Exercise 1: the given question encoder itself (not a copy) is called on the 'question' input."""
+    model, vision, question_encoder, _ = _build_vqa(submission)
+    _expect_given_model_called(model, question_encoder, [vision], "question", VQA, "question encoder", "encoder",
+                               "question_encoder(question)")
+
+
+@graded(VQA, 1)
+def test_vqa_concatenates_image_and_question(submission):
+    """Exercise 1: the image vector (the vision model's output) and the question vector (the question encoder's
+    output) are concatenated, and the concatenation leads to the 'answer' layer."""
+    model, vision, question_encoder, _ = _build_vqa(submission)
+    concats = [(op, node) for op in model.operations if type(op).__name__ == "Concatenate"
+               for node in model_nodes(model, op)]
+    if not concats:
+        raise GradeFailure(f"{VQA}: the model has no concatenation; join the image vector and the question vector "
+                           "with layers.concatenate([vision_model(image), question_encoder(question)]).")
+    joined = []
+    for concat, node in concats:  # noqa: B007 - read after the loop: the concatenation that joins the two
+        sources = [_source(t) for t in node.input_tensors]
+        if len(sources) == 2 and any(s is vision for s in sources) and any(s is question_encoder for s in sources):
+            break
+        joined.append(" and ".join(f"'{s.name}' ({type(s).__name__})" for s in sources))
+    else:
+        raise GradeFailure(f"{VQA}: the concatenation joins {'; '.join(joined)}; it should join exactly two vectors, "
+                           "the vision model's output (the image) and the question encoder's output (the "
+                           "question).")
+    output_node = model.outputs[0]._keras_history
+    output_node = output_node.operation._inbound_nodes[output_node.node_index]
+    if id(node) not in _upstream(output_node):
+        raise GradeFailure(f"{VQA}: the concatenation '{concat.name}' does not lead to the 'answer' layer; feed it "
+                           "to Dense(answers, activation='softmax', name='answer').")
+
+
+@graded(VQA, 1)
+def test_vqa_given_models_not_frozen(submission):
+    """Exercise 1: the given models are not frozen: every weight of theirs that the VQA model uses is trainable in it
+    (neither the given models nor any of their layers set trainable=False)."""
+    model, vision, question_encoder, _ = _build_vqa(submission)
+    _expect_not_frozen(model, [("vision model", vision), ("question encoder", question_encoder)], VQA, "VQA model",
+                       "training the VQA model trains them, and the video model starts from them")
+
+
+@graded(VQA, 1)
+def test_vqa_given_models_keep_their_weights(submission):
+    """Exercise 1: the given models keep the weights they were handed in with: building the VQA model neither
+    re-initialises, sets nor trains them."""
+    _, vision, question_encoder, handed_in = _build_vqa(submission)
+    for label, given in (("vision model", vision), ("question encoder", question_encoder)):
+        changed = [w for w, before in zip(given.weights, handed_in[label])
+                   if not np.array_equal(np.array(w.numpy()), before)]
+        if changed:
+            raise GradeFailure(f"{VQA}: building the VQA model changed {len(changed)} of the given {label}'s "
+                               f"{len(given.weights)} weights (for example '{changed[0].path}'): the given models "
+                               "were re-initialised, set or trained. Use them as they are: the VQA model starts "
+                               "from their weights.")
+
+
+# ------------------------------------------------------------------------- exercise 2: video question answering
 
 
 @graded(EXERCISE, 1)
 def test_video_qa_inputs(submission):
-    """Exercise: inputs 'video' (None, frames, *frame shape) float32 and 'question' (None, length) int32, for two
+    """Exercise 2: inputs 'video' (None, frames, *frame shape) float32 and 'question' (None, length) int32, for two
     settings."""
     for setting in SETTINGS:
         frame_shape, frames, length, _, _ = setting
@@ -119,26 +274,15 @@ def test_video_qa_inputs(submission):
 
 @graded(EXERCISE, 1)
 def test_video_qa_output(submission):
-    """Exercise: one output, 'answer', a Dense(answers) layer with a softmax, for two settings."""
+    """Exercise 2: one output, 'answer', a Dense(answers) layer with a softmax, for two settings."""
     for setting in SETTINGS:
         model, _, _ = _build(submission, setting)
-        expect_outputs(model, [("answer", (None, setting[-1]))], EXERCISE)
-        layer = producer(model.outputs[0])
-        dense = layer
-        if type(layer).__name__ in ("Activation", "Softmax"):  # Dense, then the softmax as a layer of its own
-            dense = model_nodes(model, layer)[0].parent_nodes[0].operation
-        if type(dense).__name__ != "Dense":
-            raise GradeFailure(f"{EXERCISE}: the output 'answer' is made by '{layer.name}' "
-                               f"({type(layer).__name__}) from '{dense.name}' ({type(dense).__name__}), not by a "
-                               "Dense layer; end with layers.Dense(answers, activation='softmax', name='answer').")
-        if activation_name(layer) != "softmax":
-            raise GradeFailure(f"{EXERCISE}: the output 'answer' has activation '{activation_name(layer)}'; use "
-                               "activation='softmax': one probability per answer word.")
+        _expect_answer_output(model, setting[-1], EXERCISE)
 
 
 @graded(EXERCISE, 2)
 def test_video_qa_time_distributed_vision(submission):
-    """Exercise: the given vision model is applied to the video's frames through TimeDistributed, with its own
+    """Exercise 2: the given vision model is applied to the video's frames through TimeDistributed, with its own
     weights."""
     model, vision, _ = _build(submission)
     wrappers = [op for op in model.operations if isinstance(op, L.TimeDistributed)]
@@ -157,7 +301,7 @@ def test_video_qa_time_distributed_vision(submission):
 
 @graded(EXERCISE, 1)
 def test_video_qa_lstm_over_frames(submission):
-    """Exercise: a recurrent layer (the LSTM) reads the sequence of frame vectors that TimeDistributed
+    """Exercise 2: a recurrent layer (the LSTM) reads the sequence of frame vectors that TimeDistributed
     produces."""
     model, vision, _ = _build(submission)
     wrappers = [op for op in model.operations if isinstance(op, L.TimeDistributed)
@@ -173,7 +317,7 @@ def test_video_qa_lstm_over_frames(submission):
 
 @graded(EXERCISE, 1)
 def test_video_qa_lstm_32(submission):
-    """Exercise: the frame vectors are read by an LSTM(32) that returns one vector for the whole video, of shape
+    """Exercise 2: the frame vectors are read by an LSTM(32) that returns one vector for the whole video, of shape
     (None, 32)."""
     model, _, _ = _build(submission)
     frame_vectors = [node.output_tensors[0] for op in model.operations if isinstance(op, L.TimeDistributed)
@@ -198,7 +342,7 @@ def test_video_qa_lstm_32(submission):
 
 @graded(EXERCISE, 1)
 def test_video_qa_concatenates_video_and_question(submission):
-    """Exercise: the video vector (the LSTM's output) and the question vector (the question encoder's output) are
+    """Exercise 2: the video vector (the LSTM's output) and the question vector (the question encoder's output) are
     concatenated, and the concatenation leads to the 'answer' layer."""
     model, _, question_encoder = _build(submission)
     recurrent = [op for op in model.operations if isinstance(op, (L.RNN, L.Bidirectional))]
@@ -227,38 +371,24 @@ def test_video_qa_concatenates_video_and_question(submission):
 
 @graded(EXERCISE, 2)
 def test_video_qa_question_encoder_is_given_model(submission):
-    """Exercise: the given question encoder itself (not a copy) is called on the 'question' input."""
+    """Exercise 2: the given question encoder itself (not a copy) is called on the 'question' input."""
     model, vision, question_encoder = _build(submission)
-    question = _input_layer(model, "question")
-    if not any(op is question_encoder for op in model.operations):
-        copies = [op for op in model.operations if isinstance(op, keras.Model) and op is not vision]
-        hint = (f" The model holds '{copies[0].name}', a model with weights of its own: a copy (clone_model or a "
-                "rebuilt encoder) does not share the given encoder's weights.") if copies else ""
-        raise GradeFailure(f"{EXERCISE}: the given question encoder is not part of the model.{hint} Call it "
-                           "directly: question_encoder(question).")
-    if not _fed_by(model, question_encoder, question):
-        raise GradeFailure(f"{EXERCISE}: the question encoder is not called on the 'question' input.")
+    _expect_given_model_called(model, question_encoder, [vision], "question", EXERCISE, "question encoder",
+                               "encoder", "question_encoder(question)")
 
 
 @graded(EXERCISE, 1)
 def test_video_qa_given_models_not_frozen(submission):
-    """Exercise: the given models are not frozen: every weight of theirs that the video model uses is trainable in
+    """Exercise 2: the given models are not frozen: every weight of theirs that the video model uses is trainable in
     it (neither the given models nor any of their layers set trainable=False)."""
     model, vision, question_encoder = _build(submission)
-    used = {id(w) for w in model.weights}
-    trainable = {id(w) for w in model.trainable_weights}
-    for label, given in (("vision model", vision), ("question encoder", question_encoder)):
-        frozen = [w for w in given.weights if id(w) in used and id(w) not in trainable]
-        if frozen:
-            raise GradeFailure(f"{EXERCISE}: {len(frozen)} of the given {label}'s {len(given.weights)} weights are "
-                               f"frozen in the video model (for example '{frozen[0].path}'): the model or one of "
-                               "its layers was set trainable=False. Do not freeze the given models: training the "
-                               "video model goes on training them.")
+    _expect_not_frozen(model, [("vision model", vision), ("question encoder", question_encoder)], EXERCISE,
+                       "video model", "training the video model goes on training them")
 
 
 @graded(EXERCISE, 1, hidden=True)
 def test_video_qa_trains_the_given_models(submission):
-    """Exercise (behaviour): a short fit lowers the loss and updates the given vision model's and question
+    """Exercise 2 (behaviour): a short fit lowers the loss and updates the given vision model's and question
     encoder's own weights."""
     frame_shape, frames, length, vocabulary, answers = SETTINGS[0]
     model, vision, question_encoder = _build(submission)

@@ -62,6 +62,15 @@ def test_every_exercise_is_graded_and_solutions_are_marked(path):
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_every_lesson_grades_at_least_two_exercises(path):
+    """A lesson is not passed without writing more than one of its models."""
+    number = path.name[:2]
+    grader = importlib.import_module(f"grading.test_lesson{number}")
+    graded = {fn.exercise for name, fn in vars(grader).items() if name.startswith("test_") and hasattr(fn, "points")}
+    assert len(graded) >= 2, f"lesson {number} grades only {sorted(graded)}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_stored_notebook_is_clean(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
