@@ -5,6 +5,9 @@
 #   make lint     ruff over the Python code and the notebooks' code cells (rules in pyproject.toml), and actionlint
 #                 over the GitHub Actions workflows (requirements-lint.txt, installed on first use)
 #   make lab      open the lessons in JupyterLab (requirements-lab.txt, installed into .venv on first use)
+# Keras backend: BACKEND=tensorflow (the default) or BACKEND=jax, e.g. `make test BACKEND=jax`, `make course
+# BACKEND=jax`. It is exported as KERAS_BACKEND to the course, test, lab, grade, gradebook, student and benchmark
+# commands; BACKEND=jax installs requirements-jax.txt into .venv first (on first use, and when it changes).
 # Classroom:
 #   make student                        the student edition in build/student-edition (STUDENT_DIR=... to choose)
 #   make grade SUBMISSION=path          grade one submission (a folder of notebooks or lessonNN.py, or a notebook);
@@ -16,6 +19,8 @@ PYTHON ?= python3
 VENV_PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/lessons:$(CURDIR)/tests
 STUDENT_DIR ?= build/student-edition
+BACKEND ?= tensorflow
+BACKENDS := tensorflow jax
 
 # The workflows actionlint checks: the course's own CI and the template of the student edition's.
 # -shellcheck= and -pyflakes= keep its verdict the same on every machine, whether or not those tools are installed.
@@ -26,15 +31,25 @@ ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
 # file in one process, so that a notebook's cells run in order in one kernel. PYTEST_JOBS= runs them in one process.
 PYTEST_JOBS ?= -n auto --dist loadfile
 
-.PHONY: course test lint lab setup clean student grade gradebook benchmark
+.PHONY: course test lint lab setup backend clean student grade gradebook benchmark
+
+# The commands that run Keras use the chosen backend (the environment variable wins over coursekit's default).
+course test lab grade gradebook student benchmark: export KERAS_BACKEND := $(BACKEND)
 
 setup:
 	@$(PYTHON) lessons/coursekit/bootstrap.py
 
-course: setup
+# The chosen backend's packages: TensorFlow is in requirements.txt; any other has requirements-BACKEND.txt.
+backend: setup
+	@case " $(BACKENDS) " in *" $(BACKEND) "*) ;; \
+	*) echo "BACKEND=$(BACKEND) is not one of the course's backends: use one of $(BACKENDS)." >&2; exit 2;; esac
+	@if [ "$(BACKEND)" != tensorflow ]; then $(PYTHON) lessons/coursekit/bootstrap.py --extra $(BACKEND); fi
+
+course: backend
 	@$(VENV_PY) -m coursekit.run_course $(LESSONS)
 
-test: setup lint
+test: backend lint
+	@echo "[test] Keras backend: $(BACKEND)"
 	@$(VENV_PY) -m pytest $(PYTEST_JOBS) $(PYTEST_ARGS)
 
 lint: setup
@@ -43,23 +58,23 @@ lint: setup
 	@if [ -x .venv/bin/actionlint ]; then $(ACTIONLINT) $(WORKFLOWS) && echo "actionlint: $(WORKFLOWS) passed"; \
 	else echo "[lint] actionlint is not installed: the workflow files were not checked"; fi
 
-lab: setup
+lab: backend
 	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lab
 	@$(VENV_PY) -m jupyterlab --ServerApp.root_dir="$(CURDIR)/lessons" $(LAB_ARGS)
 
 student: setup
 	@$(VENV_PY) -m coursekit.student_edition $(STUDENT_DIR)
 
-grade: setup
+grade: backend
 	@test -n "$(SUBMISSION)" || { echo "usage: make grade SUBMISSION=path/to/notebooks-or-modules"; exit 2; }
 	@$(VENV_PY) -m gradekit.classroom grade $(SUBMISSION) $(if $(LESSONS),--lessons $(LESSONS)) \
 		--report build/grade.json --markdown build/feedback.md
 
-gradebook: setup
+gradebook: backend
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make gradebook SUBMISSIONS=folder/with/one/submission/per/student"; exit 2; }
 	@$(VENV_PY) -m gradekit.classroom batch $(SUBMISSIONS) $(if $(LESSONS),--lessons $(LESSONS)) --out build/gradebook
 
-benchmark: setup
+benchmark: backend
 	@$(VENV_PY) tests/benchmarks/bench_grading.py
 
 clean:

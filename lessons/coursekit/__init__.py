@@ -2,6 +2,10 @@
 
 A lesson starts with ``import coursekit as ck`` *before* importing Keras, so the settings below take effect:
 
+- ``ck.show_backend()``: name the backend Keras runs on (``KERAS_BACKEND``: ``tensorflow``, the default, or
+  ``jax``), outside the checked outputs, which are the same on every backend.
+- ``ck.gradients(loss_fn, variables)``: gradients with the backend's own automatic differentiation, the one
+  backend-specific step a lesson may need (everything else is ``keras.ops``).
 - ``ck.reset(seed)``: ``keras.backend.clear_session()`` plus ``keras.utils.set_random_seed`` before building a model,
   so layer names (``dense``, ``dense_1``, ...) and weights are the same on every run.
 - ``ck.show_model(*models)``: the ``plot_model`` diagram(s), side by side, carrying a machine-independent text form
@@ -17,20 +21,25 @@ from __future__ import annotations
 
 import os
 
-# Keras 3 on TensorFlow; quiet C++ logging; no oneDNN custom ops, whose float rounding differs between CPUs.
+# Keras 3 on TensorFlow unless KERAS_BACKEND says otherwise (jax: `make test BACKEND=jax`); for TensorFlow, quiet
+# C++ logging and no oneDNN custom ops, whose float rounding differs between CPUs.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from coursekit import data  # noqa: E402
 from coursekit.notebook import (  # noqa: E402
+    BACKENDS,
     EpochLog,
     claim,
+    gradients,
     graph_text,
     plot_history,
     record_result,
     reset,
+    show_backend,
     show_model,
 )
 
-__all__ = ["EpochLog", "claim", "data", "graph_text", "plot_history", "record_result", "reset", "show_model"]
+__all__ = ["BACKENDS", "EpochLog", "claim", "data", "gradients", "graph_text", "plot_history", "record_result",
+           "reset", "show_backend", "show_model"]

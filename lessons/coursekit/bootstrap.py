@@ -14,6 +14,7 @@ Optional tools have their own pinned file, `requirements-NAME.txt`, installed in
 
     python3 lessons/coursekit/bootstrap.py --extra lab              # JupyterLab, for `make lab`
     python3 lessons/coursekit/bootstrap.py --extra lint --optional  # actionlint, for `make lint`
+    python3 lessons/coursekit/bootstrap.py --extra jax              # JAX, for `make test BACKEND=jax` and others
 
 It is installed when it or `requirements.txt` (which constrains it) changed since its last install (a hash is kept
 in `.venv/.requirements-NAME.sha256`). With `--optional` a failed install is not an error: it is reported in one

@@ -1,4 +1,5 @@
-"""Notebook helpers: reproducible resets, model diagrams with a checked text form, curves, claims, results."""
+"""Notebook helpers: reproducible resets, model diagrams with a checked text form, curves, claims, results, and the
+two places where a lesson meets the backend: naming it, and gradients."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 RESULTS_ENV = "COURSE_RESULTS_FILE"  # set by `make course` for each lesson it runs
 DIAGRAMS_ENV = "COURSE_DIAGRAMS_DIR"  # idem: where rendered diagrams are kept
+BACKENDS = ("tensorflow", "jax")  # the Keras backends the course is tested on (make test BACKEND=...)
 
 
 def reset(seed: int = 0) -> None:
@@ -23,6 +25,60 @@ def reset(seed: int = 0) -> None:
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The backend
+
+
+def show_backend() -> None:
+    """Name the backend Keras runs on, on standard error.
+
+    The notebook tests leave standard error out of the comparison (``tests/conftest.py``), so a lesson's stored
+    outputs are the same whichever backend runs it, and this line is where a reader sees which one does. The
+    environment variable ``KERAS_BACKEND`` chooses (``tensorflow``, the default, or ``jax``), before Keras loads.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    note = "" if backend in BACKENDS else f" (the course is tested on {' and '.join(BACKENDS)} only)"
+    print(f"backend: {backend}{note}; KERAS_BACKEND chooses it before Keras loads", file=sys.stderr)
+
+
+def gradients(loss_fn: Callable[[], Any], variables: Sequence[Any]) -> list[Any]:
+    """The gradient of the scalar ``loss_fn()`` with respect to each of ``variables`` (Keras variables, such as a
+    layer's ``kernel``), as NumPy arrays of the variables' shapes.
+
+    The one place where a lesson uses the backend's own automatic differentiation; everything else is
+    ``keras.ops``. On TensorFlow, ``tf.GradientTape`` records ``loss_fn()``. On JAX, ``jax.grad`` differentiates a
+    pure function of the variables' values: ``loss_fn()`` runs in a ``keras.StatelessScope`` that reads those
+    values in place of the variables (a state update during the call, such as a ``BatchNormalization`` layer's
+    moving mean in training mode, is discarded). A variable the loss does not depend on gets a zero gradient.
+    """
+    import keras
+    import numpy as np
+
+    variables = list(variables)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        grads = tape.gradient(loss, variables)
+    elif backend == "jax":
+        import jax
+
+        def loss_of(values: list[Any]) -> Any:
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return loss_fn()
+
+        grads = jax.grad(loss_of)([v.value for v in variables])
+    else:
+        raise NotImplementedError(f"coursekit.gradients supports the {' and '.join(BACKENDS)} backends, "
+                                  f"not {backend}")
+    return [np.zeros(v.shape, dtype=v.dtype) if g is None else np.asarray(keras.ops.convert_to_numpy(g))
+            for v, g in zip(variables, grads)]
 
 
 # --------------------------------------------------------------------------------------------------------------

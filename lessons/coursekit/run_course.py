@@ -3,7 +3,9 @@
     python -m coursekit.run_course [01 02 ...] [--store]
 
 Each lesson runs in a fresh kernel of this Python environment, from the ``lessons/`` folder, with progress shown
-cell by cell. The executed copies, the diagrams and the results go to ``build/``:
+cell by cell, on the Keras backend that ``KERAS_BACKEND`` names (``tensorflow`` unless set; ``make course
+BACKEND=jax`` sets it), which the results table names. The executed copies, the diagrams and the results go to
+``build/``:
 
     build/executed/NN_name.ipynb   build/diagrams/NN_name/*.png   build/logs/NN_name.log   build/results.{json,md}
 
@@ -14,6 +16,7 @@ that nbval compares against. TensorFlow's C++ log lines on stderr are left out o
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -132,6 +135,17 @@ def run_lesson(path: Path, store: bool, timeout: int) -> LessonRun:
     return run
 
 
+def backend() -> str:
+    """The Keras backend the lessons' kernels run on: they inherit this process's environment, where importing
+    coursekit has set KERAS_BACKEND unless it was set already."""
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def results_title(backend_name: str, keras_version: str) -> str:
+    """The line above the results table: which Keras, on which backend."""
+    return f"Keras {keras_version} on the {backend_name} backend"
+
+
 def results_table(runs: list[LessonRun]) -> str:
     header = ["lesson", "title", "seconds", "held-out metric", "model", "baseline", "baseline value", "status"]
     rows = []
@@ -164,16 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("no lesson notebooks matched", file=sys.stderr)
         return 1
+    print(f"Keras backend: {backend()} (KERAS_BACKEND; make course BACKEND=jax for JAX)", flush=True)
     total = time.perf_counter()
     runs = [run_lesson(p, args.store, args.timeout) for p in paths]
+    title = results_title(backend(), importlib.metadata.version("keras"))
     table = results_table(runs)
     BUILD.mkdir(exist_ok=True)
-    (BUILD / "results.md").write_text(table + "\n")
+    (BUILD / "results.md").write_text(f"{title}\n\n{table}\n")
     (BUILD / "results.json").write_text(json.dumps(
-        [{"lesson": r.number, "title": r.title, "seconds": round(r.seconds, 2), "error": r.error,
-          "results": r.results} for r in runs], indent=2))
+        [{"lesson": r.number, "title": r.title, "backend": backend(), "seconds": round(r.seconds, 2),
+          "error": r.error, "results": r.results} for r in runs], indent=2))
     print(f"\nResults ({len(runs)} lessons, {time.perf_counter() - total:.0f} s; executed notebooks and diagrams "
           f"in build/):\n")
+    print(title)
     print(table)
     failed = [r.number for r in runs if r.error]
     if failed:

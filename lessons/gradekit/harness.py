@@ -139,8 +139,10 @@ class WorkerProcess:
         scratch = self.folder / "scratch"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
+        # the judge's backend (KERAS_BACKEND) and its settings: the worker computes what the judge would
         keep = ("PATH", "LANG", "LC_ALL", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
-                "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "COURSE_WORKER_LOG")
+                "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "JAX_PLATFORMS", "XLA_FLAGS",
+                "COURSE_WORKER_LOG")
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update({"PYTHONPATH": str(self.folder / "engine"), "HOME": str(scratch), "TMPDIR": str(scratch),
                     "MPLCONFIGDIR": str(scratch), "KERAS_HOME": str(scratch / ".keras"),

@@ -351,6 +351,20 @@ def write_frame(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def warm_up() -> None:
+    """Load, before confinement, what grading will use, through the same Keras calls on every backend: the
+    backend's runtime (TensorFlow's, or JAX's XLA client and compiler) starts with a prediction, and writing the
+    model as evidence loads Keras' serialization, which imports TensorFlow when it is installed, whatever the
+    backend. Libraries loaded now are read while every file still can be, and their memory counts before the
+    limit on what the submission may add (:func:`gradekit.sandbox.confine`)."""
+    import keras
+
+    warm = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    warm.predict(np.zeros((1, 2), "float32"), verbose=0)
+    evidence.pack(warm)
+    keras.backend.clear_session()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     submission, timeout, memory_mb = Path(argv[0]), float(argv[1]), int(argv[2])
@@ -359,12 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1) if os.environ.get("COURSE_WORKER_LOG") else (0, 1, 2):
         os.dup2(null, fd)
-    import keras  # loaded before confinement: the libraries it needs are read now
-
-    warm = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])  # the backend's runtime starts up now
-    warm.predict(np.zeros((1, 2), "float32"), verbose=0)
-    keras.backend.clear_session()
-
+    warm_up()
     import gradekit.probes  # noqa: F401
 
     scratch = Path.cwd()

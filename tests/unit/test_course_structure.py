@@ -86,6 +86,34 @@ def test_stored_notebook_is_clean(path):
                 assert not re.search(r" at 0x[0-9a-f]+", text), f"object id in a checked output: {text[:80]!r}"
 
 
+BACKEND_PACKAGES = ("tensorflow", "jax", "jaxlib", "torch")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=IDS)
+def test_lesson_code_is_backend_neutral(path):
+    """Lessons run on every backend against the same stored outputs: their code imports no backend (gradients go
+    through ck.gradients), and no checked output names one (the first cell shows it on stderr only)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            used = [m for m in modules if m.split(".")[0] in BACKEND_PACKAGES]
+            assert not used, f"a lesson cell imports {used}: use keras.ops, and ck.gradients for gradients"
+        for out in cell.outputs:
+            if out.output_type == "stream" and out.get("name") == "stderr":
+                continue
+            text = out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+            assert not re.search(r"\b(tensorflow|jax|torch)\b", text, re.IGNORECASE), \
+                f"a checked output names a backend: {text[:80]!r}"
+
+
 def test_the_classroom_reads_the_same_tests_and_points_as_pytest():
     """classroom.course_tests reads the graders without running them; it must agree with the graders' marks."""
     from gradekit import classroom

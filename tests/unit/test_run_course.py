@@ -6,7 +6,8 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.run_course import LessonRun, results_table, strip_tf_logs
+from coursekit import run_course
+from coursekit.run_course import LessonRun, results_table, results_title, strip_tf_logs
 
 
 def test_results_table_has_a_row_per_lesson_starting_with_its_number():
@@ -18,6 +19,14 @@ def test_results_table_has_a_row_per_lesson_starting_with_its_number():
     assert lines[0].startswith("| lesson | title")
     assert lines[2].split("|")[1].strip() == "01" and "0.9700" in lines[2] and "0.1000" in lines[2]
     assert lines[3].split("|")[1].strip() == "02" and "FAILED" in lines[3]
+
+
+def test_the_results_name_the_backend_the_lessons_ran_on(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert run_course.backend() == "jax"
+    monkeypatch.delenv("KERAS_BACKEND")
+    assert run_course.backend() == "tensorflow"
+    assert results_title("jax", "3.15.1") == "Keras 3.15.1 on the jax backend"
 
 
 def test_strip_tf_logs_keeps_everything_else():
