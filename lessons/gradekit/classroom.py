@@ -30,7 +30,6 @@ import csv
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from gradekit.worker import kill_group
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS_DIR = ROOT / "lessons"
@@ -100,6 +101,12 @@ def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
 # ------------------------------------------------------------------------------------------ one submission
 
 
+def _ended(status: int | None, log: Path) -> str:
+    """Why a judge's job gave no grades: its exit status and the last line it wrote to ``log``."""
+    tail = log.read_bytes()[-400:].decode(errors="replace").strip().splitlines() if log.exists() else []
+    return f"the grading process ended unexpectedly (exit status {status})" + (f": {tail[-1]}" if tail else "")
+
+
 class Judge:
     """A judge process (:mod:`gradekit.judge`) that grades submissions one after another; it is started on first
     use and again after it overran a job, died, or retired itself."""
@@ -146,9 +153,7 @@ class Judge:
                 if not chunk:
                     status = proc.wait()
                     self.proc = None
-                    tail = log.read_bytes()[-400:].decode(errors="replace").strip().splitlines() if log.exists() else []
-                    return None, (f"the grading process ended unexpectedly (exit status {status})"
-                                  + (f": {tail[-1]}" if tail else ""))
+                    return None, _ended(status, log)
                 line += chunk
         try:
             answer = json.loads(line)
@@ -162,11 +167,7 @@ class Judge:
 
     def close(self) -> None:
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.proc.wait()
+            kill_group(self.proc)
             self.proc = None
 
 
@@ -189,8 +190,7 @@ def judge(submission: Path, lessons: list[str], options: dict, work: Path,
         if own:
             runner.close()
     if not problem and status not in (0, 1):
-        tail = (work / "judge.log").read_bytes()[-400:].decode(errors="replace").strip().splitlines()
-        problem = f"the grading process ended unexpectedly (exit status {status})" + (f": {tail[-1]}" if tail else "")
+        problem = _ended(status, work / "judge.log")
     results: dict[tuple[str, str], dict] = {}
     if report.exists():
         try:

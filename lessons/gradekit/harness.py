@@ -19,7 +19,6 @@ import hashlib
 import os
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ import numpy as np
 import pytest
 
 from gradekit import evidence
-from gradekit.worker import Engine, short, time_limit, write_frame
+from gradekit.worker import Engine, kill_group, short, time_limit, write_frame
 
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_MEMORY_MB = 4096
@@ -208,11 +207,7 @@ class WorkerProcess:
 
     def kill(self) -> None:
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.proc.wait()
+            kill_group(self.proc)
             self.proc = None
         self.ready = False
 
@@ -505,6 +500,34 @@ def random_batch(shape: tuple, seed: int = 0, dtype: str = "float32") -> np.ndar
     return np.random.default_rng(seed).random(shape).astype(dtype)
 
 
+def expect_dense_output(model: keras.Model, name: str, shape: tuple, activation: str, exercise: str, fix: str,
+                        why: str, wrappers: tuple[str, ...] = ("Activation",)) -> None:
+    """The model's one output is ``name`` of ``shape``, made by a Dense layer with ``activation`` (or by a Dense
+    layer followed by an activation layer of a kind in ``wrappers``). ``fix`` says what to end the model with,
+    ``why`` follows the activation the feedback asks for."""
+    expect_outputs(model, [(name, shape)], exercise)
+    layer = producer(model.outputs[0])
+    dense = layer
+    if type(layer).__name__ in wrappers:  # Dense, then the activation as a layer of its own, named as the output
+        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
+    if type(dense).__name__ != "Dense":
+        raise GradeFailure(f"{exercise}: the output '{name}' is made by '{layer.name}' ({type(layer).__name__}) "
+                           f"from '{dense.name}' ({type(dense).__name__}), not by a Dense layer; end with {fix}.")
+    if activation_name(layer) != activation:
+        raise GradeFailure(f"{exercise}: the output '{name}' has activation '{activation_name(layer)}'; use "
+                           f"activation='{activation}'{why}.")
+
+
+def probe_failure(step: Any) -> str:
+    """'' if a step of a probe (:mod:`gradekit.probes`) succeeded, else the reason, worded for the student."""
+    if isinstance(step, dict) and set(step) == {"error"}:
+        error = step["error"]
+        known = {"not_implemented": "it is not implemented yet (it raises NotImplementedError)",
+                 "timeout": "it did not finish in time", "memory": "it ran out of memory"}
+        return known.get(error, f"it raised {str(error).rstrip('.')}")
+    return ""
+
+
 def close(a: Any, b: Any, atol: float = 1e-5) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and bool(np.allclose(a, b, atol=atol))
@@ -557,5 +580,5 @@ def compiled_losses(model: keras.Model) -> dict[str, tuple[str, float]]:
 __all__ = [
     "GradeFailure", "Submission", "graded", "shape_str", "model_nodes", "parents", "producer", "activation_name",
     "expect_inputs", "expect_outputs", "dense_chain", "same_variables", "random_batch", "close", "fresh_session",
-    "compiled_losses",
+    "compiled_losses", "probe_failure", "expect_dense_output",
 ]

@@ -53,6 +53,30 @@ def _step(record: dict, key: str, timeout: float, fn: Callable[[], Any], filenam
     return None
 
 
+def _config_round_trip(cls: Any, kwargs: dict, timeout: float, filename: str) -> dict:
+    """Create ``cls(**kwargs)``, take its ``get_config()`` and make it again with ``from_config``: what each step
+    gave, or its error (the same record for a layer class and a model class)."""
+    import keras
+
+    record: dict[str, Any] = {}
+    keras.backend.clear_session(free_memory=False)
+    made = _step(record, "create", timeout, lambda: cls(**kwargs), filename)
+    if made is not None:
+        record["create"] = True
+        config = _step(record, "config", timeout, made.get_config, filename)
+        if isinstance(config, dict):
+            record["config"] = _plain(config)
+
+            def round_trip() -> dict:
+                clone = type(made).from_config(config)
+                return {"config": _plain(clone.get_config()), "name": str(clone.name)}
+
+            _step(record, "round_trip", timeout, round_trip, filename)
+        elif config is not None:
+            record["config"] = {"error": f"returned {type(config).__name__}"}
+    return record
+
+
 def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> dict:
     """Build a Layer subclass as ``plan`` says and report what it does.
 
@@ -92,23 +116,7 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
         cases.append(record)
     out["cases"] = cases
 
-    config_record: dict[str, Any] = {}
-    keras.backend.clear_session(free_memory=False)
-    layer = _step(config_record, "create", timeout, lambda: cls(**plan["config_kwargs"]), filename)
-    if layer is not None:
-        config_record["create"] = True
-        config = _step(config_record, "config", timeout, layer.get_config, filename)
-        if isinstance(config, dict):
-            config_record["config"] = _plain(config)
-
-            def round_trip() -> dict:
-                clone = type(layer).from_config(config)
-                return {"config": _plain(clone.get_config()), "name": str(clone.name)}
-
-            _step(config_record, "round_trip", timeout, round_trip, filename)
-        elif config is not None:
-            config_record["config"] = {"error": f"returned {type(config).__name__}"}
-    out["config"] = config_record
+    out["config"] = _config_round_trip(cls, plan["config_kwargs"], timeout, filename)
 
     save = plan.get("save")
     if save:
@@ -231,23 +239,7 @@ def probe_model_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
             computed(record, wrapper, spec)
         out["symbolic"] = record
 
-    config_record: dict[str, Any] = {}
-    keras.backend.clear_session(free_memory=False)
-    model = _step(config_record, "create", timeout, lambda: cls(**plan["config_kwargs"]), filename)
-    if model is not None:
-        config_record["create"] = True
-        config = _step(config_record, "config", timeout, model.get_config, filename)
-        if isinstance(config, dict):
-            config_record["config"] = _plain(config)
-
-            def round_trip() -> dict:
-                clone = type(model).from_config(config)
-                return {"config": _plain(clone.get_config()), "name": str(clone.name)}
-
-            _step(config_record, "round_trip", timeout, round_trip, filename)
-        elif config is not None:
-            config_record["config"] = {"error": f"returned {type(config).__name__}"}
-    out["config"] = config_record
+    out["config"] = _config_round_trip(cls, plan["config_kwargs"], timeout, filename)
 
     spec = plan.get("save")
     if spec:

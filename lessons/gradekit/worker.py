@@ -17,6 +17,7 @@ import contextlib
 import io
 import os
 import signal
+import subprocess
 import sys
 import threading
 import traceback
@@ -343,6 +344,15 @@ def read_frame(fd: int, limit: int) -> bytes:
     if size > limit:
         raise ValueError(f"frame of {size} bytes")
     return _read_exact(fd, size)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill a process started with ``start_new_session=True``, with every process it started, and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def write_frame(fd: int, data: bytes) -> None:

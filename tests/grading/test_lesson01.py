@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import numpy as np
 
@@ -19,6 +17,7 @@ from gradekit.harness import (
     fresh_session,
     graded,
     parents,
+    probe_failure,
     producer,
     random_batch,
     same_variables,
@@ -383,22 +382,12 @@ def _observe(submission: Submission) -> tuple[dict, dict]:
     return plan, seen
 
 
-def _failed(step: Any) -> str:
-    """'' if a probe step succeeded, else the reason, worded for the student."""
-    if isinstance(step, dict) and set(step) == {"error"}:
-        error = step["error"]
-        known = {"not_implemented": "it is not implemented yet (it raises NotImplementedError)",
-                 "timeout": "it did not finish in time", "memory": "it ran out of memory"}
-        return known.get(error, f"it raised {error}")
-    return ""
-
-
 def _case(submission: Submission, index: int) -> tuple[dict, dict]:
     plan, seen = _observe(submission)
     case = seen["cases"][index]
     for step, what in (("create", "creating SimpleDense(units=4, ...)"),
                        ("symbolic_call", "calling SimpleDense on a (None, 7) input")):
-        reason = _failed(case.get(step))
+        reason = probe_failure(case.get(step))
         if reason:
             raise GradeFailure(f"{what} failed: {reason}.")
     return plan["cases"][index], case
@@ -434,7 +423,7 @@ def test_simple_dense_computes(submission):
     for index, fn in ((0, _relu), (1, lambda z: z)):
         drawn, case = _case(submission, index)
         label = "activation='relu'" if index == 0 else "no activation"
-        reason = _failed(case.get("outputs"))
+        reason = probe_failure(case.get("outputs"))
         if reason:
             raise GradeFailure(f"SimpleDense with {label}, called on data, failed: {reason}.")
         got = case.get("outputs")
@@ -448,7 +437,7 @@ def test_simple_dense_config(submission):
     """Exercise 4: get_config() holds units and activation, and from_config rebuilds the same layer."""
     _, seen = _observe(submission)
     record = seen.get("config") or {}
-    reason = _failed(record.get("create")) or _failed(record.get("config"))
+    reason = probe_failure(record.get("create")) or probe_failure(record.get("config"))
     if reason:
         raise GradeFailure(f"SimpleDense(units=3, activation='relu', name='mine').get_config() failed: {reason}.")
     config = record.get("config")
@@ -457,7 +446,7 @@ def test_simple_dense_config(submission):
     if "units" not in config or "activation" not in config:
         missing = [k for k in ("units", "activation") if k not in config]
         raise GradeFailure(f"SimpleDense.get_config() lacks {', '.join(missing)}; add them to the base config.")
-    reason = _failed(record.get("round_trip"))
+    reason = probe_failure(record.get("round_trip"))
     if reason:
         raise GradeFailure(f"SimpleDense.from_config(layer.get_config()) failed: {reason}.")
     clone = record.get("round_trip") or {}
@@ -477,7 +466,7 @@ def test_simple_dense_save_load(submission):
     """Exercise 4: a model using SimpleDense survives a .keras save and load with identical predictions."""
     plan, seen = _observe(submission)
     record = seen.get("save") or {}
-    reason = _failed(record.get("outputs"))
+    reason = probe_failure(record.get("outputs"))
     if reason:
         raise GradeFailure(f"saving and loading a model with SimpleDense failed: {reason}; check get_config().")
     drawn = plan["save"]

@@ -16,10 +16,9 @@ import numpy as np
 from gradekit.harness import (
     GradeFailure,
     Submission,
-    activation_name,
     close,
+    expect_dense_output,
     expect_inputs,
-    expect_outputs,
     fresh_session,
     graded,
     model_nodes,
@@ -152,19 +151,9 @@ def test_posts_output(submission):
     """Exercise 1: one output, 'same_author', a Dense(1) layer with a sigmoid: the probability that one person
     wrote both posts."""
     model = _posts(submission)
-    expect_outputs(model, [("same_author", (None, 1))], POSTS_EXERCISE)
-    layer = producer(model.outputs[0])
-    dense = layer
-    if type(layer).__name__ == "Activation":  # Dense(1) then Activation('sigmoid', name='same_author') reads alike
-        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
-    if type(dense).__name__ != "Dense":
-        raise GradeFailure(f"{POSTS_EXERCISE}: the output 'same_author' is made by '{layer.name}' "
-                           f"({type(layer).__name__}) from '{dense.name}' ({type(dense).__name__}), not by a Dense "
-                           "layer; end with layers.Dense(1, activation='sigmoid', name='same_author') on the "
-                           "concatenated encodings.")
-    if activation_name(layer) != "sigmoid":
-        raise GradeFailure(f"{POSTS_EXERCISE}: the output 'same_author' has activation '{activation_name(layer)}'; "
-                           "use activation='sigmoid' so that it is a probability between 0 and 1.")
+    expect_dense_output(model, "same_author", (None, 1), "sigmoid", POSTS_EXERCISE,
+                        fix="layers.Dense(1, activation='sigmoid', name='same_author') on the concatenated encodings",
+                        why=" so that it is a probability between 0 and 1")
 
 
 @graded(POSTS_EXERCISE, 3)
@@ -294,18 +283,9 @@ def test_siamese_output(submission):
     """Exercise 2: one output, 'same', a Dense(1) layer with a sigmoid: the probability that both show the same
     digit."""
     model = _siamese(submission)
-    expect_outputs(model, [("same", (None, 1))], EXERCISE)
-    layer = producer(model.outputs[0])
-    dense = layer
-    if type(layer).__name__ == "Activation":  # Dense(1) then Activation('sigmoid', name='same') reads alike
-        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
-    if type(dense).__name__ != "Dense":
-        raise GradeFailure(f"{EXERCISE}: the output 'same' is made by '{layer.name}' ({type(layer).__name__}) "
-                           f"from '{dense.name}' ({type(dense).__name__}), not by a Dense layer; end with "
-                           "layers.Dense(1, activation='sigmoid', name='same') on the merged encodings.")
-    if activation_name(layer) != "sigmoid":
-        raise GradeFailure(f"{EXERCISE}: the output 'same' has activation '{activation_name(layer)}'; use "
-                           "activation='sigmoid' so that it is a probability between 0 and 1.")
+    expect_dense_output(model, "same", (None, 1), "sigmoid", EXERCISE,
+                        fix="layers.Dense(1, activation='sigmoid', name='same') on the merged encodings",
+                        why=" so that it is a probability between 0 and 1")
 
 
 @graded(EXERCISE, 3)

@@ -18,9 +18,8 @@ import numpy as np
 from gradekit.harness import (
     GradeFailure,
     Submission,
-    activation_name,
+    expect_dense_output,
     expect_inputs,
-    expect_outputs,
     fresh_session,
     graded,
     model_nodes,
@@ -109,21 +108,38 @@ def _weights_now(model: keras.Model) -> list[np.ndarray]:
     return [np.array(w.numpy()) for w in model.weights]
 
 
+def _expect_concatenation(model: keras.Model, first: list, question_encoder: keras.Model, exercise: str,
+                          what: str, how: str, first_output: str) -> None:
+    """A concatenation joins exactly two vectors, the output of one of ``first`` (the vision model, the LSTM) and the
+    question encoder's, and leads to the 'answer' layer."""
+    concats = [(op, node) for op in model.operations if type(op).__name__ == "Concatenate"
+               for node in model_nodes(model, op)]
+    if not concats:
+        raise GradeFailure(f"{exercise}: the model has no concatenation; join the {what} vector and the question "
+                           f"vector with {how}.")
+    joined = []
+    for concat, node in concats:  # noqa: B007 - read after the loop: the concatenation that joins the two
+        sources = [_source(t) for t in node.input_tensors]
+        if len(sources) == 2 and any(s is question_encoder for s in sources) and \
+                any(s is f for s in sources for f in first):
+            break
+        joined.append(" and ".join(f"'{s.name}' ({type(s).__name__})" for s in sources))
+    else:
+        raise GradeFailure(f"{exercise}: the concatenation joins {'; '.join(joined)}; it should join exactly two "
+                           f"vectors, {first_output} and the question encoder's output (the question).")
+    output_node = model.outputs[0]._keras_history
+    output_node = output_node.operation._inbound_nodes[output_node.node_index]
+    if id(node) not in _upstream(output_node):
+        raise GradeFailure(f"{exercise}: the concatenation '{concat.name}' does not lead to the 'answer' layer; "
+                           "feed it to Dense(answers, activation='softmax', name='answer').")
+
+
 def _expect_answer_output(model: keras.Model, answers: int, exercise: str) -> None:
     """One output, 'answer', of shape (None, answers): a Dense layer with a softmax (or Dense, then a softmax
     layer)."""
-    expect_outputs(model, [("answer", (None, answers))], exercise)
-    layer = producer(model.outputs[0])
-    dense = layer
-    if type(layer).__name__ in ("Activation", "Softmax"):  # Dense, then the softmax as a layer of its own
-        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
-    if type(dense).__name__ != "Dense":
-        raise GradeFailure(f"{exercise}: the output 'answer' is made by '{layer.name}' "
-                           f"({type(layer).__name__}) from '{dense.name}' ({type(dense).__name__}), not by a "
-                           "Dense layer; end with layers.Dense(answers, activation='softmax', name='answer').")
-    if activation_name(layer) != "softmax":
-        raise GradeFailure(f"{exercise}: the output 'answer' has activation '{activation_name(layer)}'; use "
-                           "activation='softmax': one probability per answer word.")
+    expect_dense_output(model, "answer", (None, answers), "softmax", exercise,
+                        fix="layers.Dense(answers, activation='softmax', name='answer')",
+                        why=": one probability per answer word", wrappers=("Activation", "Softmax"))
 
 
 def _expect_given_model_called(model: keras.Model, given: keras.Model, others: list, input_name: str,
@@ -212,26 +228,9 @@ def test_vqa_concatenates_image_and_question(submission):
     """Exercise 1: the image vector (the vision model's output) and the question vector (the question encoder's
     output) are concatenated, and the concatenation leads to the 'answer' layer."""
     model, vision, question_encoder, _ = _build_vqa(submission)
-    concats = [(op, node) for op in model.operations if type(op).__name__ == "Concatenate"
-               for node in model_nodes(model, op)]
-    if not concats:
-        raise GradeFailure(f"{VQA}: the model has no concatenation; join the image vector and the question vector "
-                           "with layers.concatenate([vision_model(image), question_encoder(question)]).")
-    joined = []
-    for concat, node in concats:  # noqa: B007 - read after the loop: the concatenation that joins the two
-        sources = [_source(t) for t in node.input_tensors]
-        if len(sources) == 2 and any(s is vision for s in sources) and any(s is question_encoder for s in sources):
-            break
-        joined.append(" and ".join(f"'{s.name}' ({type(s).__name__})" for s in sources))
-    else:
-        raise GradeFailure(f"{VQA}: the concatenation joins {'; '.join(joined)}; it should join exactly two vectors, "
-                           "the vision model's output (the image) and the question encoder's output (the "
-                           "question).")
-    output_node = model.outputs[0]._keras_history
-    output_node = output_node.operation._inbound_nodes[output_node.node_index]
-    if id(node) not in _upstream(output_node):
-        raise GradeFailure(f"{VQA}: the concatenation '{concat.name}' does not lead to the 'answer' layer; feed it "
-                           "to Dense(answers, activation='softmax', name='answer').")
+    _expect_concatenation(model, [vision], question_encoder, VQA, "image",
+                          "layers.concatenate([vision_model(image), question_encoder(question)])",
+                          "the vision model's output (the image)")
 
 
 @graded(VQA, 1)
@@ -346,27 +345,8 @@ def test_video_qa_concatenates_video_and_question(submission):
     concatenated, and the concatenation leads to the 'answer' layer."""
     model, _, question_encoder = _build(submission)
     recurrent = [op for op in model.operations if isinstance(op, (L.RNN, L.Bidirectional))]
-    concats = [(op, node) for op in model.operations if type(op).__name__ == "Concatenate"
-               for node in model_nodes(model, op)]
-    if not concats:
-        raise GradeFailure(f"{EXERCISE}: the model has no concatenation; join the video vector and the question "
-                           "vector with layers.concatenate([video_vector, question_vector]).")
-    joined = []
-    for concat, node in concats:  # noqa: B007 - read after the loop: the concatenation that joins the two
-        sources = [_source(t) for t in node.input_tensors]
-        if len(sources) == 2 and any(s is question_encoder for s in sources) and \
-                any(s is r for s in sources for r in recurrent):
-            break
-        joined.append(" and ".join(f"'{s.name}' ({type(s).__name__})" for s in sources))
-    else:
-        raise GradeFailure(f"{EXERCISE}: the concatenation joins {'; '.join(joined)}; it should join exactly two "
-                           "vectors, the LSTM's output (the video) and the question encoder's output (the "
-                           "question).")
-    output_node = model.outputs[0]._keras_history
-    output_node = output_node.operation._inbound_nodes[output_node.node_index]
-    if id(node) not in _upstream(output_node):
-        raise GradeFailure(f"{EXERCISE}: the concatenation '{concat.name}' does not lead to the 'answer' layer; "
-                           "feed it to Dense(answers, activation='softmax', name='answer').")
+    _expect_concatenation(model, recurrent, question_encoder, EXERCISE, "video",
+                          "layers.concatenate([video_vector, question_vector])", "the LSTM's output (the video)")
 
 
 @graded(EXERCISE, 2)

@@ -23,6 +23,7 @@ from gradekit.harness import (
     fresh_session,
     graded,
     model_nodes,
+    probe_failure,
     producer,
     random_batch,
     shape_str,
@@ -98,16 +99,6 @@ def _observe(submission: Submission) -> tuple[dict, dict]:
     return plan, seen
 
 
-def _failed(step: Any) -> str:
-    """'' if a probe step succeeded, else the reason, worded for the student."""
-    if isinstance(step, dict) and set(step) == {"error"}:
-        error = step["error"]
-        known = {"not_implemented": "it is not implemented yet (it raises NotImplementedError)",
-                 "timeout": "it did not finish in time", "memory": "it ran out of memory"}
-        return known.get(error, f"it raised {str(error).rstrip('.')}")
-    return ""
-
-
 def _label(spec: dict) -> str:
     return f"{CLASS}(units={spec['kwargs']['units']}, num_classes={spec['kwargs']['num_classes']})"
 
@@ -119,7 +110,7 @@ def _ready(spec: dict, record: dict, steps: tuple[str, ...] = ("create", "call")
             "call": f"calling {_label(spec)} on a batch of shape (2, {width})",
             "measure": f"counting the parameters of {_label(spec)}"}
     for step in steps:
-        reason = _failed(record.get(step)) or ("" if record.get(step) is not None else "it did not run")
+        reason = probe_failure(record.get(step)) or ("" if record.get(step) is not None else "it did not run")
         if reason:
             raise GradeFailure(f"{what[step]} failed: {reason}.")
 
@@ -220,7 +211,7 @@ def test_subclassed_mlp_same_predictions(submission):
     """Exercise 1: given the functional MLP's weights with set_weights, it predicts exactly what the functional
     MLP predicts (tried with two sets of sizes, weights and inputs drawn afresh)."""
     for spec, record in _cases(submission):
-        reason = _failed(record.get("outputs"))
+        reason = probe_failure(record.get("outputs"))
         if reason:
             raise GradeFailure(f"setting the functional MLP's weights on {_label(spec)} with set_weights, then "
                                f"predicting, failed: {reason}.")
@@ -234,7 +225,7 @@ def test_subclassed_mlp_inside_a_functional_model(submission):
     plan, seen = _observe(submission)
     spec, record = plan["symbolic"], seen.get("symbolic") or {}
     _ready(spec, record, ("create",))
-    reason = _failed(record.get("call"))
+    reason = probe_failure(record.get("call"))
     if reason:
         raise GradeFailure(f"calling {_label(spec)} on keras.Input(shape=({spec['input_dim']},)), inside a "
                            f"functional model, failed: {reason}. Compute with Keras layers and keras.ops (not "
@@ -244,7 +235,7 @@ def test_subclassed_mlp_inside_a_functional_model(submission):
     if shape != (None, classes):
         raise GradeFailure(f"{_label(spec)} called on keras.Input(shape=({spec['input_dim']},)) returns shape "
                            f"{shape_str(shape)}; it should return (None, {classes}).")
-    reason = _failed(record.get("outputs"))
+    reason = probe_failure(record.get("outputs"))
     if reason:
         raise GradeFailure(f"the functional model around {_label(spec)} failed to predict: {reason}.")
     _compare(f"the functional model around {_label(spec)}", spec, record.get("outputs"))
@@ -256,14 +247,14 @@ def test_subclassed_mlp_config(submission):
     rebuilds a model of the same sizes and name."""
     _, seen = _observe(submission)
     record = seen.get("config") or {}
-    reason = _failed(record.get("create"))
+    reason = probe_failure(record.get("create"))
     if reason:
         raise GradeFailure(f"creating {CLASS}(units=3, num_classes=4, name='mine') failed: {reason}.")
     if not seen.get("defines_get_config"):
         raise GradeFailure(f"{CLASS} defines no get_config(): for a subclassed model Keras cannot write one (its "
                            "get_config() raises NotImplementedError), so the model cannot be rebuilt or loaded "
                            "back; return the base config plus units and num_classes.")
-    reason = _failed(record.get("config"))
+    reason = probe_failure(record.get("config"))
     config = record.get("config")
     if reason or not isinstance(config, dict) or set(config) == {"error"}:
         detail = reason or (config or {}).get("error", "returned nothing")
@@ -278,7 +269,7 @@ def test_subclassed_mlp_config(submission):
     if "name" not in config:
         raise GradeFailure(f"{CLASS}.get_config() lacks the base config (the name, for one); start from "
                            "super().get_config().")
-    reason = _failed(record.get("round_trip"))
+    reason = probe_failure(record.get("round_trip"))
     if reason:
         raise GradeFailure(f"{CLASS}.from_config(model.get_config()) failed: {reason}.")
     clone = record.get("round_trip") or {}
@@ -295,11 +286,11 @@ def test_subclassed_mlp_save_load(submission):
     plan, seen = _observe(submission)
     spec, record = plan["save"], seen.get("save") or {}
     _ready(spec, record)
-    reason = _failed(record.get("weights"))
+    reason = probe_failure(record.get("weights"))
     if reason:
         raise GradeFailure(f"setting the functional MLP's weights on {_label(spec)} with set_weights, before saving "
                            f"it, failed: {reason}.")
-    reason = _failed(record.get("outputs"))
+    reason = probe_failure(record.get("outputs"))
     if reason and not seen.get("defines_get_config"):
         raise GradeFailure(f"saving {_label(spec)} in the .keras format and loading it back failed: {CLASS} defines "
                            "no get_config(), which Keras needs to make the model again.")
