@@ -4,12 +4,15 @@
 #                 tests (the pytest settings are in pyproject.toml; PYTEST_ARGS=... adds options or picks tests)
 #   make lint     ruff over the Python code and the notebooks' code cells (rules in pyproject.toml), and actionlint
 #                 over the GitHub Actions workflows (requirements-lint.txt, installed on first use)
+#   make zh       write the Chinese edition (lessons/zh-CN/NN_name.ipynb) from the English notebooks and the
+#                 translations in lessons/zh-CN/translations/ (coursekit/translations.py)
 #   make lab      open the lessons in JupyterLab (requirements-lab.txt, installed into .venv on first use)
 # Keras backend: BACKEND=tensorflow (the default) or BACKEND=jax, e.g. `make test BACKEND=jax`, `make course
 # BACKEND=jax`. It is exported as KERAS_BACKEND to the course, test, lab, grade, gradebook, student and benchmark
 # commands; BACKEND=jax installs requirements-jax.txt into .venv first (on first use, and when it changes).
 # Classroom:
-#   make student                        the student edition in build/student-edition (STUDENT_DIR=... to choose)
+#   make student                        the student edition in build/student-edition (STUDENT_DIR=... to choose);
+#                                       EDITION=zh-CN: the Chinese one, in build/student-edition-zh-CN
 #   make grade SUBMISSION=path          grade one submission (a folder of notebooks or lessonNN.py, or a notebook);
 #                                       LESSONS="01 02" grades some lessons only (also for gradebook)
 #   make gradebook SUBMISSIONS=folder   grade a class: one submission per student; results in build/gradebook/
@@ -18,7 +21,9 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/lessons:$(CURDIR)/tests
-STUDENT_DIR ?= build/student-edition
+# The language of the student edition: en or zh-CN (not LANGUAGE, which gettext reads and many shells set).
+EDITION ?= en
+STUDENT_DIR ?= build/student-edition$(if $(filter-out en,$(EDITION)),-$(EDITION))
 BACKEND ?= tensorflow
 BACKENDS := tensorflow jax
 
@@ -31,7 +36,7 @@ ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
 # file in one process, so that a notebook's cells run in order in one kernel. PYTEST_JOBS= runs them in one process.
 PYTEST_JOBS ?= -n auto --dist loadfile
 
-.PHONY: course test lint lab setup backend clean student grade gradebook benchmark
+.PHONY: course test lint lab setup backend clean student zh grade gradebook benchmark
 
 # The commands that run Keras use the chosen backend (the environment variable wins over coursekit's default).
 course test lab grade gradebook student benchmark: export KERAS_BACKEND := $(BACKEND)
@@ -63,7 +68,10 @@ lab: backend
 	@$(VENV_PY) -m jupyterlab --ServerApp.root_dir="$(CURDIR)/lessons" $(LAB_ARGS)
 
 student: setup
-	@$(VENV_PY) -m coursekit.student_edition $(STUDENT_DIR)
+	@$(VENV_PY) -m coursekit.student_edition $(STUDENT_DIR) --language $(EDITION)
+
+zh: setup
+	@$(VENV_PY) -m coursekit.translations build
 
 grade: backend
 	@test -n "$(SUBMISSION)" || { echo "usage: make grade SUBMISSION=path/to/notebooks-or-modules"; exit 2; }

@@ -103,6 +103,7 @@ def ensure_venv() -> None:
             "Creating the virtual environment",
             "install the venv module (Debian/Ubuntu: 'sudo apt-get install python3-venv') and run the command again.",
         )
+    ensure_course_path()
     wanted = requirements_hash()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
@@ -115,6 +116,16 @@ def ensure_venv() -> None:
     )
     STAMP.write_text(wanted + "\n")
     say("requirements installed")
+
+
+def ensure_course_path(venv: Path = VENV) -> None:
+    """Put lessons/ on the path of .venv's Python (a .pth file), so that a notebook imports ``coursekit`` from any
+    folder, however Jupyter was started: the Chinese edition's notebooks live in lessons/zh-CN/."""
+    line = str(ROOT / "lessons") + "\n"
+    for site in [*venv.glob("lib/python3*/site-packages"), *venv.glob("Lib/site-packages")]:
+        path = site / "hands_on_keras_course.pth"
+        if not path.exists() or path.read_text() != line:
+            path.write_text(line)
 
 
 def tensorflow_distribution(system: str = sys.platform, machine: str = platform.machine()) -> str:

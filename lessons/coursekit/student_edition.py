@@ -1,6 +1,6 @@
-"""Build the student edition of the course (``make student``).
+"""Build the student edition of the course (``make student``; ``make student EDITION=zh-CN`` in Chinese).
 
-    python -m coursekit.student_edition OUT
+    python -m coursekit.student_edition OUT [--language zh-CN]
 
 OUT receives what a class needs and nothing that gives answers away:
 
@@ -14,6 +14,9 @@ OUT receives what a class needs and nothing that gives answers away:
   their work with ``make grade``; teachers grade with the full course.
 - a student ``Makefile`` and ``README.md``, and ``.github/workflows/grade.yml`` for a classroom repository.
 - no ``solutions/``, no graders' own tests.
+
+In Chinese (``--language zh-CN``), the notebooks are those of the Chinese edition (``lessons/zh-CN/``, the same code
+cells), under the English notebooks' file names, and the README is the Chinese one.
 """
 
 from __future__ import annotations
@@ -165,8 +168,13 @@ def _copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
 
 
-def build(out: Path) -> list[str]:
-    """Write the student edition into ``out`` (emptied first); return the lessons it holds."""
+LANGUAGES = {"en": ROOT / "lessons", "zh-CN": ROOT / "lessons" / "zh-CN"}
+
+
+def build(out: Path, language: str = "en") -> list[str]:
+    """Write the student edition into ``out`` (emptied first), in English or Chinese; return the lessons it holds."""
+    if language not in LANGUAGES:
+        raise SystemExit(f"no {language!r} edition: the languages are {', '.join(LANGUAGES)}")
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
@@ -177,7 +185,7 @@ def build(out: Path) -> list[str]:
     shutil.copy2(ROOT / "requirements.txt", out / "requirements.txt")
     shutil.copy2(ROOT / "requirements-lab.txt", out / "requirements-lab.txt")  # make lab
     lessons = []
-    for path in sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(LANGUAGES[language].glob("[0-9][0-9]_*.ipynb")):
         lesson = path.name[:2]
         nb = student_notebook(nbformat.read(path, as_version=4), lesson)
         nbformat.write(nb, out / "lessons" / path.name)
@@ -191,7 +199,8 @@ def build(out: Path) -> list[str]:
             text = strip_hidden_tests(text)
         (grading / path.name).write_text(text)
     shutil.copy2(TEMPLATES / "student_Makefile", out / "Makefile")
-    shutil.copy2(TEMPLATES / "student_README.md", out / "README.md")
+    readme = "student_README.md" if language == "en" else f"student_README.{language}.md"
+    shutil.copy2(TEMPLATES / readme, out / "README.md")
     (out / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(TEMPLATES / "classroom_grade.yml", out / ".github" / "workflows" / "grade.yml")
     (out / ".gitignore").write_text(".venv/\nbuild/\n__pycache__/\n.ipynb_checkpoints/\n")
@@ -199,11 +208,14 @@ def build(out: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    language = "en"
+    if len(argv) == 3 and argv[1] == "--language":
+        argv, language = argv[:1], argv[2]
     if len(argv) != 1:
         print(__doc__)
         return 2
-    lessons = build(Path(argv[0]))
-    print(f"student edition of lessons {', '.join(lessons)} written to {argv[0]}")
+    lessons = build(Path(argv[0]), language)
+    print(f"student edition ({language}) of lessons {', '.join(lessons)} written to {argv[0]}")
     return 0
 
 

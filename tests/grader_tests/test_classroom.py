@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -25,6 +26,7 @@ LESSON01 = ROOT / "lessons" / "01_sequential_to_functional.ipynb"
 OPTIONS = {"call_timeout": 5.0, "submission_timeout": 600.0, "memory_mb": 1024}
 POINTS = sum(t.points for t in classroom.course_tests() if t.lesson == "lesson01")
 TESTS = sum(1 for t in classroom.course_tests() if t.lesson == "lesson01")
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +129,37 @@ def test_every_stub_fails_its_grader_with_not_implemented(edition):
     assert len(report["tests"]) == len(visible) and report["earned"] == 0
     crashed = [(t["name"], t["feedback"]) for t in report["tests"] if "not implemented yet" not in t["feedback"]]
     assert not crashed, crashed
+
+
+# ------------------------------------------------------------------------------------------- the Chinese edition
+
+
+@pytest.fixture(scope="module")
+def chinese_edition(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("edition") / "student-zh-CN"
+    student_edition.build(out, "zh-CN")
+    return out
+
+
+def test_the_chinese_student_edition_has_the_chinese_notebooks_with_stubs(chinese_edition, edition):
+    chinese = nbformat.read(chinese_edition / "lessons" / LESSON01.name, as_version=4)
+    english = nbformat.read(edition / "lessons" / LESSON01.name, as_version=4)
+    assert all(CJK.search(c.source) for c in chinese.cells if c.cell_type == "markdown")
+    assert [c for c in chinese.cells if c.cell_type == "code"] == [c for c in english.cells if c.cell_type == "code"]
+    assert CJK.search((chinese_edition / "README.md").read_text())
+    assert sorted(p.name for p in (chinese_edition / "lessons").glob("*.ipynb")) == \
+        sorted(p.name for p in (edition / "lessons").glob("*.ipynb"))
+
+
+def test_chinese_notebooks_are_graded_as_the_english_ones():
+    report = grade(ROOT / "lessons" / "zh-CN")
+    assert report["earned"] == report["possible"] == POINTS
+
+
+def test_the_chinese_student_editions_stubs_earn_nothing(chinese_edition):
+    report = grade(chinese_edition / "lessons")
+    assert report["earned"] == 0 and len(report["tests"]) == TESTS
+    assert all("not implemented yet" in t["feedback"] for t in report["tests"])
 
 
 # ------------------------------------------------------------------------------------------- notebook submissions

@@ -226,3 +226,23 @@ def test_moving_a_venv_to_the_other_tensorflow_removes_both_first(tmp_path, monk
     assert bool(commands) == removes
     if removes:
         assert commands[0][-3:] == ["-y", "tensorflow", "tensorflow-cpu"]
+
+
+def test_the_venv_finds_coursekit_from_any_folder(tmp_path):
+    """The Chinese notebooks (lessons/zh-CN/) import coursekit from their own folder however Jupyter is started."""
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    bootstrap.ensure_course_path(tmp_path)
+    bootstrap.ensure_course_path(tmp_path)
+    assert [p.name for p in site.iterdir()] == ["hands_on_keras_course.pth"]
+    assert (site / "hands_on_keras_course.pth").read_text() == f"{bootstrap.ROOT / 'lessons'}\n"
+
+
+def test_the_course_venv_imports_coursekit_outside_lessons(tmp_path):
+    if not bootstrap.venv_python().exists():
+        pytest.skip("no .venv")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(bootstrap.venv_python()), "-c", "import coursekit; print(coursekit.__file__)"],
+                          cwd=bootstrap.ROOT / "lessons" / "zh-CN", env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).parent.parent == bootstrap.ROOT / "lessons"
