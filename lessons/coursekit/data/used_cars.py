@@ -7,11 +7,11 @@ are invented names). Each car has two hidden factors, drawn independently of eac
 1. The table: a ``make`` (one of MAKES, each with its new price), an ``age`` (0 to 14 years, uniform) and a
    ``mileage`` in km (about 12,000 km a year, times a log-normal factor for how much the owner drives).
 2. The review: four short phrases in random order. Three are about the mechanics, each *good* with probability
-   ``sigmoid(2 * mechanical)`` (e.g. "the engine runs smooth" against "the gearbox grinds"); one is small talk that
+   ``sigmoid(3 * mechanical)`` (e.g. "the engine runs smooth" against "the gearbox grinds"); one is small talk that
    says nothing (e.g. "nice colour"). Only the review tells the mechanical factor.
 3. The photo: a side view of the car, 24 x 32 grey pixels, drawn from a spec: the body ``style`` (hatchback, saloon
-   or SUV, uniform), a shade, a small shift, and dark spots for dents and rust, ``Poisson(exp(0.7 - 0.9 * body))``
-   of them (at most 8). Only the photo tells the style and the body factor.
+   or SUV, uniform), a shade, a small shift, and dark spots for dents and rust, ``Poisson(exp(0.8 - 1.1 * body))``
+   of them (at most 10). Only the photo tells the style and the body factor.
 4. The price, in thousands of euros: new price x style factor x 0.9^age x exp(-0.25 * mileage / 100,000 km)
    x exp(0.15 * mechanical + 0.15 * body) x log-normal noise (sigma 0.04), rounded to 0.1.
 5. The condition grade: ``q = mechanical + body - 0.3 * standardized mileage + N(0, 0.3^2)``, then ``poor`` below
@@ -39,7 +39,7 @@ STYLES = {"hatchback": 0.85, "saloon": 1.0, "suv": 1.3}  # style -> price factor
 GRADES = ["poor", "fair", "good"]
 HEIGHT, WIDTH = 24, 32  # photo size, pixels
 REVIEW_LENGTH = 20  # words per review, after padding
-MAX_SPOTS = 8
+MAX_SPOTS = 10
 GOOD = ["the engine runs smooth", "the gearbox shifts cleanly", "the brakes feel sharp", "it never broke down",
         "the clutch is light", "it starts first time"]
 BAD = ["the engine knocks when cold", "the gearbox grinds", "the brakes squeal", "the clutch slips",
@@ -75,11 +75,11 @@ def _cars(rng: np.random.Generator, n: int) -> list[dict]:
     grade = np.where(q < -0.6, 0, np.where(q > 0.6, 2, 1))
     cars = []
     for i in range(n):
-        good = rng.random(3) < 1 / (1 + np.exp(-2 * mechanical[i]))
+        good = rng.random(3) < 1 / (1 + np.exp(-3 * mechanical[i]))
         phrases = [GOOD[int(k)] if g else BAD[int(k)] for g, k in zip(good, rng.permutation(len(GOOD))[:3])]
         phrases.append(SMALL_TALK[int(rng.integers(len(SMALL_TALK)))])
         review = ", ".join(phrases[int(k)] for k in rng.permutation(4)) + "."
-        spots = int(min(MAX_SPOTS, rng.poisson(np.exp(0.7 - 0.9 * body[i]))))
+        spots = int(min(MAX_SPOTS, rng.poisson(np.exp(0.8 - 1.1 * body[i]))))
         cars.append({
             "make": makes[make[i]], "age": int(age[i]), "mileage": int(mileage[i]), "review": review,
             "photo": {"style": styles[style[i]], "shade": int(rng.integers(150, 231)),
