@@ -13,8 +13,8 @@ are invented names). Each car has two hidden factors, drawn independently of eac
    or SUV, uniform), a shade, a small shift, and dark spots for dents and rust, ``Poisson(exp(0.8 - 1.1 * body))``
    of them (at most 10). Only the photo tells the style and the body factor.
 4. The price, in thousands of euros: new price x style factor x 0.9^age x exp(-0.25 * mileage / 100,000 km)
-   x exp(0.15 * mechanical + 0.15 * body) x log-normal noise (sigma 0.04), rounded to 0.1.
-5. The condition grade: ``q = mechanical + body - 0.3 * standardized mileage + N(0, 0.3^2)``, then ``poor`` below
+   x exp(0.3 * mechanical + 0.3 * body) x log-normal noise (sigma 0.04), rounded to 0.1.
+5. The condition grade: ``q = mechanical + body - 0.5 * standardized mileage + N(0, 0.3^2)``, then ``poor`` below
    -0.6, ``good`` above 0.6, ``fair`` between.
 
 So each input carries something the others do not (the table: make, age and mileage; the review: the mechanics;
@@ -68,10 +68,10 @@ def _cars(rng: np.random.Generator, n: int) -> list[dict]:
     body = rng.normal(size=n)
     styles = list(STYLES)
     price = (np.array([MAKES[makes[m]] for m in make]) * np.array([STYLES[styles[s]] for s in style])
-             * 0.9 ** age * np.exp(-0.25 * mileage / 100_000) * np.exp(0.15 * mechanical + 0.15 * body)
+             * 0.9 ** age * np.exp(-0.25 * mileage / 100_000) * np.exp(0.3 * mechanical + 0.3 * body)
              * rng.lognormal(0.0, 0.04, n))
     mileage_z = (mileage - mileage.mean()) / mileage.std()
-    q = mechanical + body - 0.3 * mileage_z + rng.normal(0.0, 0.3, n)
+    q = mechanical + body - 0.5 * mileage_z + rng.normal(0.0, 0.3, n)
     grade = np.where(q < -0.6, 0, np.where(q > 0.6, 2, 1))
     cars = []
     for i in range(n):
