@@ -58,7 +58,7 @@ def car(adapt_to=None, one_hot="one_hot", embedding_first=True, scale=1 / 255, s
             outputs["grade"] = L.Dense(grades, activation=grade_act, name="grade", trainable=not frozen)(reads)
         model = keras.Model(ins, outputs, name=name)
         if compiled:
-            model.compile("adam", loss={h: "mse" for h in outputs})
+            model.compile("adam", loss=dict.fromkeys(outputs, "mse"))
         if frozen:
             for layer in model.layers:
                 layer.trainable = False

@@ -243,7 +243,7 @@ def test_car_review_branch(submission):
         words = setting[3]
         _branch(_build(submission, setting), "review",
                 [f"Embedding({words}, 16)", "Conv1D(32, 3, relu)", "GlobalMaxPooling1D"], "words first: "
-                f"Embedding(words, 16)")
+                "Embedding(words, 16)")
 
 
 @graded(BUILD, 1)
