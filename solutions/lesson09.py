@@ -37,8 +37,8 @@ def build_car_model(x_train: dict[str, np.ndarray], makes: int, words: int, grad
     - ``"price"`` in ``heads``: an output ``"price"``, ``Dense(1)`` with no activation; ``"grade"`` in ``heads``: an
       output ``"grade"``, ``Dense(grades, softmax)``.
 
-    Return ``keras.Model(inputs, outputs, name=name)``, uncompiled, with the inputs and outputs as dicts keyed by
-    their names.
+    Return ``keras.Model(inputs, outputs, name=name)``, uncompiled. The inputs and outputs are found by their names,
+    so dicts keyed by name are the natural form (lists of the same named tensors work too).
     """
     # BEGIN SOLUTION
     layers = keras.layers
