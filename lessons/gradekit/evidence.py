@@ -662,6 +662,11 @@ def _set_weights(obj: Any, values: list[np.ndarray]) -> None:
         if len(current) != len(values) or any(tuple(v.shape) != tuple(a.shape) for v, a in zip(current, values)):
             raise ValueError("shapes differ")
         obj.set_weights(values)
+        # An adapted Normalization computes with constants made from its variables, which set_weights leaves stale:
+        # Keras' own loader calls finalize_state after loading them (Normalization.load_own_variables); so do we.
+        for layer in [obj, *(obj._flatten_layers(include_self=False) if hasattr(obj, "_flatten_layers") else [])]:
+            if type(layer).__name__ == "Normalization":
+                layer.finalize_state()
     except Exception as error:  # noqa: BLE001
         raise EvidenceError(f"the weights in the answer do not fit '{getattr(obj, 'name', '?')}' "
                             f"({type(error).__name__})") from None

@@ -50,6 +50,23 @@ def test_a_functional_model_comes_back_with_its_graph_weights_and_compile_settin
     assert back.compiled and type(back.optimizer).__name__ == "Adam"
 
 
+def test_adapted_preprocessing_layers_come_back_with_their_state():
+    """Normalization adapted in the worker computes with the same mean and variance in the judge; CategoryEncoding
+    and Rescaling come back with their settings (lesson 09's model takes raw features)."""
+    keras.backend.clear_session()
+    rng = np.random.default_rng(0)
+    years = rng.uniform(0, 20, (40, 1)).astype("float32")
+    age, make = keras.Input((1,), name="age"), keras.Input((1,), dtype="int32", name="make")
+    norm = L.Normalization(name="age_norm")
+    norm.adapt(years)
+    merged = L.concatenate([norm(age), L.CategoryEncoding(5, output_mode="one_hot", name="one_hot")(make)])
+    model = keras.Model({"age": age, "make": make}, L.Dense(1, name="out")(L.Rescaling(0.5)(merged)))
+    back = round_trip(model)
+    x = {"age": years, "make": rng.integers(0, 5, (40, 1)).astype("int32")}
+    assert np.allclose(keras.ops.convert_to_numpy(back.get_layer("age_norm").mean), years.mean(), atol=1e-5)
+    assert np.allclose(back.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
 def test_objects_handed_in_come_back_as_the_very_objects_copies_as_copies():
     keras.backend.clear_session()
     given = keras.Sequential([keras.Input((5,)), L.Dense(3, name="d")], name="given")
