@@ -665,7 +665,7 @@ def _set_weights(obj: Any, values: list[np.ndarray]) -> None:
         # An adapted Normalization computes with constants made from its variables, which set_weights leaves stale:
         # Keras' own loader calls finalize_state after loading them (Normalization.load_own_variables); so do we.
         for layer in [obj, *(obj._flatten_layers(include_self=False) if hasattr(obj, "_flatten_layers") else [])]:
-            if type(layer).__name__ == "Normalization":
+            if isinstance(layer, _keras().layers.Normalization):
                 layer.finalize_state()
     except Exception as error:  # noqa: BLE001
         raise EvidenceError(f"the weights in the answer do not fit '{getattr(obj, 'name', '?')}' "
