@@ -13,11 +13,12 @@ three right), and the story alone does not say who is asked about (its best gues
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
+
+from coursekit.data._jsonl import read_jsonl, write_jsonl
 
 SEED = 2015
 NAMES = ["Mary", "John", "Sandra", "Daniel", "Bill", "Julie"]
@@ -53,8 +54,7 @@ def build(folder: Path) -> None:
     rng = np.random.default_rng(SEED)
     folder.mkdir(parents=True, exist_ok=True)
     for split, size in SIZES.items():
-        lines = [json.dumps(_story(rng)) for _ in range(size)]
-        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+        write_jsonl(folder / f"{split}.jsonl", [_story(rng) for _ in range(size)])
 
 
 def tokenize(text: str) -> list[str]:
@@ -73,7 +73,7 @@ def vocabularies() -> tuple[list[str], list[str], list[str]]:
 
 def read(split: str, folder: Path = FOLDER) -> list[dict]:
     """The raw records of one split: dicts with 'story', 'question' and 'answer'."""
-    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+    return read_jsonl(folder / f"{split}.jsonl")
 
 
 def encode(texts: list[str], vocabulary: list[str]) -> np.ndarray:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from coursekit.data import digits
+from coursekit.data._jsonl import read_jsonl, write_jsonl
 
 SEED = 6
 SIZES = {"train": 3000, "validation": 500, "test": 1000}
@@ -49,12 +50,12 @@ def build(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for split, size in SIZES.items():
         pairs = _pairs(np.array(splits[split]), labels, size, rng)
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+        write_jsonl(folder / f"{split}.jsonl", pairs)
 
 
 def read(split: str, folder: Path = FOLDER) -> list[dict]:
     """The raw records of one split: dicts with ``a``, ``b``, ``digit_a``, ``digit_b`` and ``same``."""
-    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+    return read_jsonl(folder / f"{split}.jsonl")
 
 
 def load_digit_pairs(folder: Path = FOLDER):

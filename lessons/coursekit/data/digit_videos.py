@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from coursekit.data import digits
+from coursekit.data._jsonl import read_jsonl, write_jsonl
 
 SEED = 7
 SIZES = {"train": 2400, "validation": 400, "test": 800}
@@ -79,12 +80,12 @@ def build(folder: Path) -> None:
         for i in range(size):
             image = int(rng.choice(indices))
             records.append(_video(image, int(labels[image]), "digit" if i % 2 == 0 else "direction", rng))
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_jsonl(folder / f"{split}.jsonl", records)
 
 
 def read(split: str, folder: Path = FOLDER) -> list[dict]:
     """The raw records of one split (dicts as in the module docstring)."""
-    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+    return read_jsonl(folder / f"{split}.jsonl")
 
 
 def render(image: np.ndarray, start: list[int], direction: str) -> np.ndarray:

@@ -25,11 +25,12 @@ the data is loaded, the same way on every machine.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
+
+from coursekit.data._jsonl import read_jsonl, write_numbered_splits
 
 SEED = 2009
 SIZES = {"train": 2000, "validation": 400, "test": 1000}
@@ -94,17 +95,12 @@ def _cars(rng: np.random.Generator, n: int) -> list[dict]:
 def build(folder: Path) -> None:
     """Write the cars of each split as JSON lines, all drawn from one population with one fixed seed."""
     cars = _cars(np.random.default_rng(SEED), sum(SIZES.values()))
-    folder.mkdir(parents=True, exist_ok=True)
-    start = 0
-    for split, size in SIZES.items():
-        lines = [json.dumps({"car": start + i, **c}) for i, c in enumerate(cars[start:start + size])]
-        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-        start += size
+    write_numbered_splits(folder, cars, SIZES, "car")
 
 
 def read(split: str, folder: Path = FOLDER) -> list[dict]:
     """The raw records of one split (dicts as written by ``build``)."""
-    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+    return read_jsonl(folder / f"{split}.jsonl")
 
 
 # rows of the body and of the cabin (top, bottom) and the cabin's columns (left, right), per style, before the shift

@@ -20,11 +20,12 @@ them. The users are written to ``datasets/user_posts/{train,validation,test}.jso
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
+
+from coursekit.data._jsonl import read_jsonl, write_numbered_splits
 
 SEED = 2017
 SIZES = {"train": 2000, "validation": 500, "test": 500}
@@ -151,17 +152,12 @@ def build(folder: Path) -> None:
     """Write the users of each split as JSON lines, all drawn from one population with one fixed seed."""
     rng = np.random.default_rng(SEED)
     users = _users(rng, sum(SIZES.values()))
-    folder.mkdir(parents=True, exist_ok=True)
-    start = 0
-    for split, size in SIZES.items():
-        lines = [json.dumps({"user": start + i, **u}) for i, u in enumerate(users[start:start + size])]
-        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-        start += size
+    write_numbered_splits(folder, users, SIZES, "user")
 
 
 def read(split: str, folder: Path = FOLDER) -> list[dict]:
     """The raw records of one split: dicts with 'user', 'posts', 'age', 'income_group' and 'gender'."""
-    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+    return read_jsonl(folder / f"{split}.jsonl")
 
 
 def encode(records: list[dict], words: list[str]) -> np.ndarray:
