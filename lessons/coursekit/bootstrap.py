@@ -118,11 +118,16 @@ def ensure_venv() -> None:
     say("requirements installed")
 
 
+def site_packages(venv: Path = VENV) -> list[Path]:
+    """The site-packages folders of a virtual environment (POSIX and Windows layouts)."""
+    return [*venv.glob("lib/python3*/site-packages"), *venv.glob("Lib/site-packages")]
+
+
 def ensure_course_path(venv: Path = VENV) -> None:
     """Put lessons/ on the path of .venv's Python (a .pth file), so that a notebook imports ``coursekit`` from any
     folder, however Jupyter was started: the Chinese edition's notebooks live in lessons/zh-CN/."""
     line = str(ROOT / "lessons") + "\n"
-    for site in [*venv.glob("lib/python3*/site-packages"), *venv.glob("Lib/site-packages")]:
+    for site in site_packages(venv):
         path = site / "hands_on_keras_course.pth"
         if not path.exists() or path.read_text() != line:
             path.write_text(line)
@@ -137,10 +142,8 @@ def tensorflow_distribution(system: str = sys.platform, machine: str = platform.
 
 def installed_distributions(venv: Path = VENV) -> set[str]:
     """The names of the distributions installed in ``venv`` (normalised: lower case, '-' for '_')."""
-    found = set()
-    for info in [*venv.glob("lib/python3*/site-packages/*.dist-info"), *venv.glob("Lib/site-packages/*.dist-info")]:
-        found.add(info.name.split("-")[0].lower().replace("_", "-"))
-    return found
+    return {info.name.split("-")[0].lower().replace("_", "-")
+            for site in site_packages(venv) for info in site.glob("*.dist-info")}
 
 
 def switch_tensorflow(py: Path, venv: Path = VENV) -> None:

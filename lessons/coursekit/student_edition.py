@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit import authoring
+from coursekit import authoring, translations
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -168,7 +168,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
 
 
-LANGUAGES = {"en": ROOT / "lessons", "zh-CN": ROOT / "lessons" / "zh-CN"}
+LANGUAGES = {"en": ROOT / "lessons", translations.LANGUAGE: translations.EDITION_DIR}
 
 
 def build(out: Path, language: str = "en") -> list[str]:

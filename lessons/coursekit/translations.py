@@ -47,7 +47,7 @@ GLOSSARY = EDITION_DIR / "GLOSSARY.md"
 EXERCISE_TAG = "exercise"
 
 _MARKER = re.compile(r"^<!-- cell (?P<id>[\w-]+) en:(?P<fp>[0-9a-f]{12})(?P<todo> TODO)? -->[ \t]*$", re.MULTILINE)
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK = re.compile(r"[\u4e00-\u9fff]")  # a Chinese character
 _HEADER = ("<!-- Simplified Chinese translation of lessons/{name}. One section per Markdown cell of the English\n"
            "     notebook, in its order; `en:` fingerprints the English text translated. `make zh` writes\n"
            "     lessons/zh-CN/{name} from this file; see the README's authoring notes. -->\n")
@@ -78,6 +78,11 @@ class Section:
 def english_lessons() -> dict[str, Path]:
     """NN -> the English notebook of each lesson."""
     return {p.name[:2]: p for p in sorted(LESSONS_DIR.glob("[0-9][0-9]_*.ipynb"))}
+
+
+def selected(lessons: list[str] | None) -> list[Path]:
+    """The English notebooks of the lessons named (NN), or of every lesson."""
+    return [path for lesson, path in english_lessons().items() if not lessons or lesson in lessons]
 
 
 def source_path(english: Path) -> Path:
@@ -126,7 +131,7 @@ def glossary(path: Path | None = None) -> list[Term]:
     terms = []
     for line in (path or GLOSSARY).read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        if len(cells) < 2 or not _CJK.search(cells[1]) or cells[0] == "English":
+        if len(cells) < 2 or not CJK.search(cells[1]) or cells[0] == "English":
             continue
         avoid = [a.strip() for a in cells[2].split("、")] if len(cells) > 2 and cells[2].strip("—- ") else []
         terms.append(Term([e.strip().strip("`") for e in cells[0].split(" / ")],
@@ -206,10 +211,11 @@ def exercise_problems(nb: nbformat.NotebookNode, where: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------- build, check
 
 
-def edition(english: Path, sections: list[Section] | None = None) -> tuple[nbformat.NotebookNode, list[str]]:
-    """The Chinese notebook of a lesson, and the problems of its translation (missing, stale, TODO, orphans...)."""
+def edition(english: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode, list[str]]:
+    """The English notebook of a lesson, its Chinese notebook, and the problems of its translation (missing, stale,
+    TODO, orphans...)."""
     nb = nbformat.read(english, as_version=4)
-    sections = read_sections(english) if sections is None else sections
+    sections = read_sections(english)
     by_id = {s.cell_id: s for s in sections}
     where = f"{LANGUAGE}/translations/{source_path(english).name}"
     problems = []
@@ -233,25 +239,22 @@ def edition(english: Path, sections: list[Section] | None = None) -> tuple[nbfor
             problems.append(f"{at}: marked TODO")
         elif section.en != fingerprint(cell.source):
             problems.append(f"{at}: stale: the English text changed since it was translated")
-        elif not _CJK.search(section.text):
+        elif not CJK.search(section.text):
             problems.append(f"{at}: no Chinese in the translation")
         else:
             cell.source = section.text
-    return zh, problems
+    return nb, zh, problems
 
 
 def check(lessons: list[str] | None = None) -> list[str]:
     """Everything that keeps the Chinese edition from being the English lesson in Chinese."""
     terms = glossary()
     problems = []
-    for lesson, english in english_lessons().items():
-        if lessons and lesson not in lessons:
-            continue
-        zh, found = edition(english)
+    for english in selected(lessons):
+        nb, zh, found = edition(english)
         problems += found
         if found:
             continue
-        nb = nbformat.read(english, as_version=4)
         for en_cell, zh_cell in zip(nb.cells, zh.cells, strict=True):
             if en_cell.cell_type == "markdown":
                 problems += glossary_problems(en_cell.source, zh_cell.source, terms,
@@ -263,8 +266,8 @@ def check(lessons: list[str] | None = None) -> list[str]:
         elif path.read_text(encoding="utf-8") != notebook_text(zh):
             problems.append(f"{LANGUAGE}/{english.name} differs from what its English notebook and translation "
                             f"make (edited by hand, or not rebuilt): run `make zh`")
-    orphans = {p.stem for p in SOURCES_DIR.glob("*.md")} - {p.stem for p in english_lessons().values()}
-    orphans |= {p.stem for p in EDITION_DIR.glob("*.ipynb")} - {p.stem for p in english_lessons().values()}
+    known = {p.stem for p in english_lessons().values()}
+    orphans = ({p.stem for p in SOURCES_DIR.glob("*.md")} | {p.stem for p in EDITION_DIR.glob("*.ipynb")}) - known
     problems += [f"{LANGUAGE}: {name} belongs to no English lesson" for name in sorted(orphans)]
     return problems
 
@@ -273,10 +276,8 @@ def build(lessons: list[str] | None = None) -> list[str]:
     """Write the Chinese notebook of each lesson whose translation is complete and current; return the problems
     of those that are not (their notebooks are left as they were)."""
     problems = []
-    for lesson, english in english_lessons().items():
-        if lessons and lesson not in lessons:
-            continue
-        zh, found = edition(english)
+    for english in selected(lessons):
+        _, zh, found = edition(english)
         if found:
             problems += found
             continue
@@ -322,11 +323,10 @@ def main(argv: list[str]) -> int:
         print("\n".join(problems) or f"{LANGUAGE}: the editions agree")
         return 1 if problems else 0
     if command == "update":
-        for lesson, english in english_lessons().items():
-            if not lessons or lesson in lessons:
-                todo = update(english)
-                print(f"{source_path(english).relative_to(LESSONS_DIR)}: "
-                      + (f"{len(todo)} sections to translate (marked TODO)" if todo else "in step"))
+        for english in selected(lessons):
+            todo = update(english)
+            print(f"{source_path(english).relative_to(LESSONS_DIR)}: "
+                  + (f"{len(todo)} sections to translate (marked TODO)" if todo else "in step"))
         return 0
     print(__doc__)
     return 2

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,7 +17,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from coursekit import authoring, student_edition
+from coursekit import authoring, student_edition, translations
 from gradekit import classroom
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +25,6 @@ LESSON01 = ROOT / "lessons" / "01_sequential_to_functional.ipynb"
 OPTIONS = {"call_timeout": 5.0, "submission_timeout": 600.0, "memory_mb": 1024}
 POINTS = sum(t.points for t in classroom.course_tests() if t.lesson == "lesson01")
 TESTS = sum(1 for t in classroom.course_tests() if t.lesson == "lesson01")
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +142,9 @@ def chinese_edition(tmp_path_factory) -> Path:
 def test_the_chinese_student_edition_has_the_chinese_notebooks_with_stubs(chinese_edition, edition):
     chinese = nbformat.read(chinese_edition / "lessons" / LESSON01.name, as_version=4)
     english = nbformat.read(edition / "lessons" / LESSON01.name, as_version=4)
-    assert all(CJK.search(c.source) for c in chinese.cells if c.cell_type == "markdown")
+    assert all(translations.CJK.search(c.source) for c in chinese.cells if c.cell_type == "markdown")
     assert [c for c in chinese.cells if c.cell_type == "code"] == [c for c in english.cells if c.cell_type == "code"]
-    assert CJK.search((chinese_edition / "README.md").read_text())
+    assert translations.CJK.search((chinese_edition / "README.md").read_text())
     assert sorted(p.name for p in (chinese_edition / "lessons").glob("*.ipynb")) == \
         sorted(p.name for p in (edition / "lessons").glob("*.ipynb"))
 
