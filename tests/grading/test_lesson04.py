@@ -239,10 +239,33 @@ def test_inception_branch_d(submission):
     _expect_branch(submission, "d")
 
 
+def _branch_convolutions(branches: list) -> list[tuple[str, Any, str]]:
+    """Every convolution of a module's branches (or towers): (its branch's label, the layer, its activation)."""
+    return [(label, op, act) for label, _, layers in branches for (kind, _, _), op, act in layers if kind == "conv"]
+
+
+def _expect_relu(exercise: str, convolutions: list[tuple[str, Any, str]], every: str) -> None:
+    for label, op, act in convolutions:
+        if act != "relu":
+            raise GradeFailure(f"{exercise}: '{op.name}' in {label} has activation '{act}'; {every} needs "
+                               "activation='relu' (or a plain ReLU layer right after it).")
+
+
+def _not_same_padding(branches: list) -> tuple[str, str, tuple, Any, str] | None:
+    """The first convolution or pooling of the branches whose padding is not "same": (its branch's label, its kind,
+    its kernel, the layer, how the feedback names it), or None."""
+    for label, _, layers in branches:
+        for (kind, kernel, _), op, _ in layers:
+            if kind in ("conv", "pool", "maxpool") and op.padding != "same":
+                what = f"the {_describe(((kind, kernel, (1, 1)),))}" if kind != "conv" else \
+                    f"the {_size(kernel)} convolution '{op.name}'"
+                return label, kind, kernel, op, what
+    return None
+
+
 def _convolutions(submission: Submission, filters: int = 4) -> list[tuple[str, Any, str]]:
     """Every convolution of the module: (its branch's label, the layer, its activation)."""
-    _, branches = _branches(submission, (8, 8, 3), filters)
-    return [(label, op, act) for label, _, layers in branches for (kind, _, _), op, act in layers if kind == "conv"]
+    return _branch_convolutions(_branches(submission, (8, 8, 3), filters)[1])
 
 
 @graded(EXERCISE, 1)
@@ -258,24 +281,18 @@ def test_inception_conv_filters(submission):
 @graded(EXERCISE, 1)
 def test_inception_conv_relu(submission):
     """Every convolution of the module has a ReLU activation."""
-    for label, op, act in _convolutions(submission):
-        if act != "relu":
-            raise GradeFailure(f"{EXERCISE}: '{op.name}' in {label} has activation '{act}'; every convolution "
-                               "of the module needs activation='relu' (or a plain ReLU layer right after it).")
+    _expect_relu(EXERCISE, _convolutions(submission), "every convolution of the module")
 
 
 @graded(EXERCISE, 1)
 def test_inception_padding_same(submission):
     """Every convolution, and the average pooling, has padding="same"."""
-    _, branches = _branches(submission)
-    for label, _, layers in branches:
-        for (kind, kernel, _), op, _ in layers:
-            if kind in ("conv", "pool", "maxpool") and op.padding != "same":
-                what = f"the {_describe(((kind, kernel, (1, 1)),))}" if kind != "conv" else \
-                    f"the {_size(kernel)} convolution '{op.name}'"
-                even = " (a 1×1 one too)" if kernel == (1, 1) else ""
-                raise GradeFailure(f"{EXERCISE}: {what} in {label} has padding='{op.padding}'; every convolution"
-                                   f"{even} and the pooling of the module take padding='same'.")
+    found = _not_same_padding(_branches(submission)[1])
+    if found:
+        label, _, kernel, op, what = found
+        even = " (a 1×1 one too)" if kernel == (1, 1) else ""
+        raise GradeFailure(f"{EXERCISE}: {what} in {label} has padding='{op.padding}'; every convolution"
+                           f"{even} and the pooling of the module take padding='same'.")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -420,8 +437,7 @@ def test_classic_tower_pool_1x1(submission):
 
 def _classic_convolutions(submission: Submission) -> list[tuple[str, Any, str]]:
     """Every convolution of the towers: (its tower's label, the layer, its activation)."""
-    _, towers = _towers(submission)
-    return [(label, op, act) for label, _, layers in towers for (kind, _, _), op, act in layers if kind == "conv"]
+    return _branch_convolutions(_towers(submission)[1])
 
 
 @graded(CLASSIC, 1)
@@ -436,25 +452,19 @@ def test_classic_conv_filters(submission):
 @graded(CLASSIC, 1)
 def test_classic_conv_relu(submission):
     """Exercise 2: every convolution has a ReLU activation."""
-    for label, op, act in _classic_convolutions(submission):
-        if act != "relu":
-            raise GradeFailure(f"{CLASSIC}: '{op.name}' in {label} has activation '{act}'; every convolution needs "
-                               "activation='relu' (or a plain ReLU layer right after it).")
+    _expect_relu(CLASSIC, _classic_convolutions(submission), "every convolution")
 
 
 @graded(CLASSIC, 1)
 def test_classic_padding_same(submission):
     """Exercise 2: every convolution, and the max pooling, has padding="same"."""
-    _, towers = _towers(submission)
-    for label, _, layers in towers:
-        for (kind, kernel, _), op, _ in layers:
-            if kind in ("conv", "pool", "maxpool") and op.padding != "same":
-                what = f"the {_describe(((kind, kernel, (1, 1)),))}" if kind != "conv" else \
-                    f"the {_size(kernel)} convolution '{op.name}'"
-                even = " (a 1×1 one too, although with strides 1 it keeps the size either way)" \
-                    if kernel == (1, 1) and kind == "conv" else ""
-                raise GradeFailure(f"{CLASSIC}: {what} in {label} has padding='{op.padding}'; every convolution"
-                                   f"{even} and the pooling take padding='same'.")
+    found = _not_same_padding(_towers(submission)[1])
+    if found:
+        label, kind, kernel, op, what = found
+        even = " (a 1×1 one too, although with strides 1 it keeps the size either way)" \
+            if kernel == (1, 1) and kind == "conv" else ""
+        raise GradeFailure(f"{CLASSIC}: {what} in {label} has padding='{op.padding}'; every convolution"
+                           f"{even} and the pooling take padding='same'.")
 
 
 @graded(CLASSIC, 1)
