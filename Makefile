@@ -1,4 +1,5 @@
-# The course's commands. Each creates or reuses .venv from requirements.txt and makes sure Graphviz is there.
+# The course's commands. Each creates or reuses .venv from requirements.txt and makes sure Graphviz is there (and,
+# on Linux, tries to install bubblewrap, the grading sandbox: without it grading falls back to weaker layers).
 #   make course   run every lesson notebook and print the results table
 #   make test     make lint, then nbval (strict) over the lessons, the graders, the graders' own tests and the unit
 #                 tests (the pytest settings are in pyproject.toml; PYTEST_ARGS=... adds options or picks tests)
@@ -16,6 +17,8 @@
 #   make grade SUBMISSION=path          grade one submission (a folder of notebooks or lessonNN.py, or a notebook);
 #                                       LESSONS="01 02" grades some lessons only (also for gradebook)
 #   make gradebook SUBMISSIONS=folder   grade a class: one submission per student; results in build/gradebook/
+#                                       (grade, gradebook: REQUIRE_SANDBOX=1 refuses to grade outside bubblewrap;
+#                                       the environment variable COURSE_REQUIRE_SANDBOX=1 does the same)
 #   make benchmark                      time grading one full submission and a class of 30 (build/benchmark/)
 
 PYTHON ?= python3
@@ -76,11 +79,12 @@ zh: setup
 grade: backend
 	@test -n "$(SUBMISSION)" || { echo "usage: make grade SUBMISSION=path/to/notebooks-or-modules"; exit 2; }
 	@$(VENV_PY) -m gradekit.classroom grade $(SUBMISSION) $(if $(LESSONS),--lessons $(LESSONS)) \
-		--report build/grade.json --markdown build/feedback.md
+		$(if $(filter 1,$(REQUIRE_SANDBOX)),--require-sandbox) --report build/grade.json --markdown build/feedback.md
 
 gradebook: backend
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make gradebook SUBMISSIONS=folder/with/one/submission/per/student"; exit 2; }
-	@$(VENV_PY) -m gradekit.classroom batch $(SUBMISSIONS) $(if $(LESSONS),--lessons $(LESSONS)) --out build/gradebook
+	@$(VENV_PY) -m gradekit.classroom batch $(SUBMISSIONS) $(if $(LESSONS),--lessons $(LESSONS)) \
+		$(if $(filter 1,$(REQUIRE_SANDBOX)),--require-sandbox) --out build/gradebook
 
 benchmark: backend
 	@$(VENV_PY) tests/benchmarks/bench_grading.py

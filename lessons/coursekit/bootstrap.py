@@ -1,4 +1,4 @@
-"""Set-up for `make course` and `make test`: the virtual environment and Graphviz.
+"""Set-up for `make course` and `make test`: the virtual environment, Graphviz and (on Linux) bubblewrap.
 
 Runs with the system Python and the standard library only, before `.venv` exists:
 
@@ -9,6 +9,9 @@ Runs with the system Python and the standard library only, before `.venv` exists
    last install (a hash is kept in `.venv/.requirements.sha256`), so a second run costs a fraction of a second.
 3. Makes sure Graphviz's `dot` program is on the PATH (`plot_model` needs it, and pip cannot install it):
    with apt-get (as root or through password-less sudo) or Homebrew where that is possible.
+4. On Linux, tries to install bubblewrap (`bwrap`), the sandbox classroom grading runs each submission in, the same
+   way. It is optional: without it grading falls back to weaker layers (gradekit/sandbox.py), and the set-up says
+   so in one line, unless grading requires it (COURSE_REQUIRE_SANDBOX=1), when a missing bwrap is an error.
 
 Optional tools have their own pinned file, `requirements-NAME.txt`, installed into `.venv` on first use:
 
@@ -44,6 +47,12 @@ GRAPHVIZ_FIX = (
     "Graphviz is missing (plot_model needs its 'dot' program): install it with "
     "'sudo apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS), "
     "'conda install graphviz' or from https://graphviz.org/download/, then run the command again."
+)
+
+
+BUBBLEWRAP_FIX = (
+    "bubblewrap, the grading sandbox, is missing: install it with 'sudo apt-get install bubblewrap' (Debian/Ubuntu) "
+    "or 'sudo dnf install bubblewrap' (Fedora), then run the command again."
 )
 
 
@@ -209,22 +218,26 @@ def parse_args(argv: Sequence[str]) -> tuple[str | None, bool]:
     raise SetupError(f"Unexpected arguments {' '.join(argv)!r}: {USAGE}.")
 
 
+def apt_install_command(package: str) -> list[str] | None:
+    """The command that can install a Debian package here without asking for a password, or None."""
+    if platform.system() != "Linux" or not shutil.which("apt-get"):
+        return None
+    prefix: list[str] = []
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        if not shutil.which("sudo"):
+            return None
+        if subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode != 0:
+            return None
+        prefix = ["sudo", "-n"]
+    script = f"apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package}"
+    return prefix + ["sh", "-c", script]
+
+
 def graphviz_install_command() -> list[str] | None:
     """The command that can install Graphviz here without asking for a password, or None."""
-    system = platform.system()
-    if system == "Linux" and shutil.which("apt-get"):
-        prefix: list[str] = []
-        if hasattr(os, "geteuid") and os.geteuid() != 0:
-            if not shutil.which("sudo"):
-                return None
-            if subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode != 0:
-                return None
-            prefix = ["sudo", "-n"]
-        script = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz"
-        return prefix + ["sh", "-c", script]
-    if system == "Darwin" and shutil.which("brew"):
+    if platform.system() == "Darwin" and shutil.which("brew"):
         return ["brew", "install", "graphviz"]
-    return None
+    return apt_install_command("graphviz")
 
 
 def ensure_graphviz() -> None:
@@ -239,6 +252,35 @@ def ensure_graphviz() -> None:
         raise SetupError(GRAPHVIZ_FIX)
 
 
+def bubblewrap_install_command() -> list[str] | None:
+    """The command that can install bubblewrap here without asking for a password, or None (it is Linux's)."""
+    return apt_install_command("bubblewrap")
+
+
+def ensure_bubblewrap(required: bool | None = None) -> bool:
+    """Install bubblewrap on Linux where it can be; True when bwrap is there. Missing, it is an error only when
+    grading requires it (COURSE_REQUIRE_SANDBOX=1); otherwise one line says grading falls back to weaker layers."""
+    if platform.system() != "Linux" or shutil.which("bwrap"):
+        return platform.system() == "Linux"
+    if required is None:
+        required = os.environ.get("COURSE_REQUIRE_SANDBOX", "").strip().lower() not in ("", "0", "false", "no")
+    cmd = bubblewrap_install_command()
+    if cmd is not None:
+        say("installing bubblewrap (the sandbox classroom grading runs submissions in)")
+        try:
+            run_quiet(cmd, "Installing bubblewrap", BUBBLEWRAP_FIX)
+        except SetupError:
+            if required:
+                raise
+    if shutil.which("bwrap"):
+        return True
+    if required:
+        raise SetupError(BUBBLEWRAP_FIX)
+    say("bubblewrap is not installed: classroom grading falls back to weaker layers (Landlock and an audit hook); "
+        "install it with 'sudo apt-get install bubblewrap'")
+    return False
+
+
 def main(argv: Sequence[str] = ()) -> int:
     """The set-up (no arguments), or with `--extra NAME` the set-up's virtual environment and an optional file."""
     try:
@@ -247,6 +289,7 @@ def main(argv: Sequence[str] = ()) -> int:
         ensure_venv()
         if extra is None:
             ensure_graphviz()
+            ensure_bubblewrap()
         else:
             ensure_extra(extra, optional)
     except SetupError as error:

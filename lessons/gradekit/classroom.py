@@ -20,6 +20,11 @@ tested):
   judge did not report scores 0 with the reason.
 - Time limits per call of submitted code and per submission, and a memory limit for the worker: a broken, endless
   or greedy submission loses the tests it affects and nothing else; every other student is still graded.
+- The worker runs inside bubblewrap where it is usable (its own PID, network and other namespaces, a read-only view
+  of the Python installation and the two copies, a ``--scratch-mb`` tmpfs to write in), so nothing it starts
+  outlives it and its disk use is bounded; ``--require-sandbox`` (or COURSE_REQUIRE_SANDBOX=1) refuses to grade
+  without it. Every report says what confined the grading (``sandbox``); everything of a submission lives in a
+  folder removed after it, whatever became of its judge.
 """
 
 from __future__ import annotations
@@ -41,14 +46,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradekit.worker import kill_group
+from gradekit import intake, sandbox
+from gradekit.worker import kill_group, spawn, spawned
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS_DIR = ROOT / "lessons"
 TESTS_DIR = ROOT / "tests"
 GRADING_DIR = TESTS_DIR / "grading"
 
-DEFAULTS = {"call_timeout": 30.0, "submission_timeout": 1800.0, "memory_mb": 4096}
+DEFAULTS = {"call_timeout": 30.0, "submission_timeout": 1800.0, "memory_mb": 4096,
+            "scratch_mb": sandbox.DEFAULT_SCRATCH_MB, "require_sandbox": False}
 
 
 # ------------------------------------------------------------------------------------------ the course's tests
@@ -109,16 +116,21 @@ def _ended(status: int | None, log: Path) -> str:
 
 class Judge:
     """A judge process (:mod:`gradekit.judge`) that grades submissions one after another; it is started on first
-    use and again after it overran a job, died, or retired itself."""
+    use and again after it overran a job, died, or retired itself. It dies with this process (PR_SET_PDEATHSIG),
+    and its workers die with it (bubblewrap's --die-with-parent, or their own PR_SET_PDEATHSIG)."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
+        self.started = 0
 
     def _spawn(self) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env["PYTHONPATH"] = os.pathsep.join([str(LESSONS_DIR), str(TESTS_DIR)])
-        return subprocess.Popen([sys.executable, "-m", "gradekit.judge"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        sandbox.become_subreaper()  # what a killed judge's workers leave behind comes back here (close)
+        proc = spawn([sys.executable, "-m", "gradekit.judge"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.started = sandbox.start_time(proc.pid)
+        return proc
 
     def run(self, args: list[str], work: Path, timeout: float) -> tuple[int | None, str]:
         """Run pytest with ``args`` in the judge, in the folder ``work`` (its output in ``work/judge.log``);
@@ -169,6 +181,7 @@ class Judge:
         if self.proc is not None:
             kill_group(self.proc)
             self.proc = None
+            sandbox.end_adopted(self.started, spawned())
 
 
 def judge(submission: Path, lessons: list[str], options: dict, work: Path,
@@ -179,9 +192,16 @@ def judge(submission: Path, lessons: list[str], options: dict, work: Path,
     files = [str(GRADING_DIR / f"test_{lesson}.py") for lesson in lessons]
     # --tb=no: the report's feedback comes from the graders; formatting each failure's traceback would cost the
     # judge seconds per submission
+    require = sandbox.required(options.get("require_sandbox", False))
+    if require:
+        bwrap, why = sandbox.bubblewrap()
+        if bwrap is None:
+            return {}, sandbox.refusal(why)
+    # the workers' folders go in ``work``, which the caller removes whatever becomes of the judge
     args = [*files, "-p", "no:cacheprovider", "-q", "--no-header", "--tb=no", "-o", "addopts=", f"--rootdir={ROOT}",
             f"--submission={submission}", f"--grade-report={report}", f"--call-timeout={options['call_timeout']}",
-            f"--memory-mb={options['memory_mb']}"]
+            f"--memory-mb={options['memory_mb']}", f"--scratch-mb={options.get('scratch_mb', DEFAULTS['scratch_mb'])}",
+            f"--scratch-root={work}", *(["--require-sandbox"] if require else [])]
     own = runner is None
     runner = runner or Judge()
     try:
@@ -194,7 +214,9 @@ def judge(submission: Path, lessons: list[str], options: dict, work: Path,
     results: dict[tuple[str, str], dict] = {}
     if report.exists():
         try:
-            for record in json.loads(report.read_text())["tests"]:
+            document = json.loads(report.read_text())
+            for record in document["tests"]:
+                record.setdefault("sandbox", str(document.get("sandbox", "")))  # for grade_submission's report
                 results[(record["lesson"], record["name"])] = record
         except (ValueError, KeyError, TypeError):
             problem = problem or "the grading process wrote no readable report"
@@ -230,14 +252,15 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
     machine); a class is graded one submission per judge instead (:func:`batch`), by ``judges`` that last from one
     submission to the next."""
     options = {**DEFAULTS, **(options or {})}
-    submission = Path(submission).resolve()
+    submission = Path(os.path.abspath(submission))  # not resolved: a link is refused, never followed
     expected = [t for t in (course_tests() if tests is None else tests) if lessons is None or t.lesson[-2:] in lessons]
     started = time.perf_counter()
     wanted = sorted({t.lesson for t in expected})
     results: dict[tuple[str, str], dict] = {}
     problems: dict[str, str] = {}
-    if not submission.exists():
-        problems = dict.fromkeys(wanted, f"the submission {submission.name} does not exist")
+    refused = intake.location_problem(submission)  # a link, a pipe, nothing there: refused before any grading
+    if refused:
+        problems = dict.fromkeys(wanted, refused)
     elif wanted:
         groups = _groups(wanted, expected, len(judges) if judges else jobs)
 
@@ -258,18 +281,27 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
         else:
             earned = test.points if float(result.get("earned", 0)) >= test.points else 0.0
             feedback = str(result.get("feedback", ""))
+        feedback = intake.scrub_paths(feedback)  # no folder of this machine reaches a report
         records.append({"lesson": test.lesson, "exercise": test.exercise, "name": test.name, "earned": earned,
                         "possible": test.points, "feedback": feedback, **({"hidden": True} if test.hidden else {})})
-    return {"student": student or submission.stem, "submission": str(submission),
+    # what the teacher must look at: exercises whose code reached for the grading engine (gradekit.source)
+    flags = sorted({f"{r['lesson']}: {intake.scrub_paths(str(r['flag']))}" for r in results.values() if r.get("flag")})
+    return {"student": student or submission.stem, "submission": submission.name,
             "earned": sum(r["earned"] for r in records), "possible": sum(r["possible"] for r in records),
-            "seconds": round(time.perf_counter() - started, 2), "tests": records}
+            "seconds": round(time.perf_counter() - started, 2), "tests": records,
+            "sandbox": "; ".join(sorted({str(r.get("sandbox", "")) for r in results.values()} - {""})),
+            **({"flags": flags} if flags else {})}
 
 
 # ------------------------------------------------------------------------------------------ reports
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Grade for {report['student']}: {report['earned']:g} / {report['possible']:g}", ""]
+    lines = [f"# Grade for {report['student']}: {report['earned']:g} / {report['possible']:g}", "",
+             f"Graded in: {report.get('sandbox') or 'no worker was started'}.", ""]
+    flags = [str(flag) for flag in report.get("flags", [])]
+    if flags:  # reasons the teacher must look at the submission
+        lines += ["**Flagged for the teacher:**", "", *(f"- {flag}" for flag in flags), ""]
     by_lesson: dict[str, list[dict]] = {}
     for r in report["tests"]:
         by_lesson.setdefault(r["lesson"], []).append(r)
@@ -300,21 +332,46 @@ def junit(reports: list[dict]) -> str:
 
 
 def gradebook(reports: list[dict], path: Path) -> None:
+    """student × exercise points, total, possible; then what confined the grading (``sandbox``) and the reasons the
+    teacher must look at a submission (``flags``, "; "-joined)."""
     exercises = list(dict.fromkeys(f"{r['lesson']}:{r['exercise']}" for rep in reports for r in rep["tests"]))
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student"] + exercises + ["total", "possible"])
+        writer.writerow(["student"] + exercises + ["total", "possible", "sandbox", "flags"])
         for rep in sorted(reports, key=lambda r: r["student"]):
             points = dict.fromkeys(exercises, 0.0)
             for r in rep["tests"]:
                 points[f"{r['lesson']}:{r['exercise']}"] += r["earned"]
             writer.writerow([rep["student"]] + [f"{points[e]:g}" for e in exercises]
-                            + [f"{rep['earned']:g}", f"{rep['possible']:g}"])
+                            + [f"{rep['earned']:g}", f"{rep['possible']:g}", rep.get("sandbox", ""),
+                               "; ".join(str(flag) for flag in rep.get("flags", []))])
+
+
+class DuplicateStudents(ValueError):
+    """Two entries of a class folder are one student's: which one to grade is the teacher's call."""
+
+
+def _one_student_twice(entries: list[Path]) -> str:
+    """'' or a message naming the entries that would give one student two reports (``alice/`` and ``alice.ipynb``;
+    ``Alice`` and ``alice``, whose reports are one file where case does not count)."""
+    students: dict[str, list[Path]] = {}
+    for entry in entries:
+        students.setdefault(entry.stem.casefold(), []).append(entry)
+    clashes = [" and ".join(repr(p.name + ("/" if p.is_dir() and not p.is_symlink() else "")) for p in same)
+               for same in students.values() if len(same) > 1]
+    if not clashes:
+        return ""
+    return (f"the class folder holds more than one submission for one student: {'; '.join(clashes)}. Keep one "
+            "submission per student (each report is named after its entry without the extension) and grade again")
 
 
 def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options: dict) -> list[dict]:
-    """Grade every submission in ``folder``, ``jobs`` at a time, showing progress; write the gradebook."""
+    """Grade every submission in ``folder``, ``jobs`` at a time, showing progress; write the gradebook. Raises
+    DuplicateStudents, before grading anyone, when two entries are one student's."""
     entries = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
+    clash = _one_student_twice(entries)
+    if clash:
+        raise DuplicateStudents(clash)
     out.mkdir(parents=True, exist_ok=True)
     (out / "feedback").mkdir(exist_ok=True)
     (out / "reports").mkdir(exist_ok=True)
@@ -345,8 +402,8 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
                 judges.append(local.judge)
             report = grade_submission(entry, lessons, options, student=student, judges=[local.judge], tests=tests)
         except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
-            report = {"student": student, "submission": str(entry), "earned": 0.0, "possible": 0.0,
-                      "seconds": 0.0, "tests": [], "error": f"{type(error).__name__}: {error}"}
+            report = {"student": student, "submission": entry.name, "earned": 0.0, "possible": 0.0, "seconds": 0.0,
+                      "tests": [], "error": intake.scrub_paths(f"{type(error).__name__}: {error}")}
         (out / "reports" / f"{student}.json").write_text(json.dumps(report, indent=2) + "\n")
         (out / "feedback" / f"{student}.md").write_text(markdown(report) + "\n")
         with lock:
@@ -379,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--submission-timeout", type=float, default=DEFAULTS["submission_timeout"],
                        help="seconds the grading of one submission may take in all")
         p.add_argument("--memory-mb", type=int, default=DEFAULTS["memory_mb"])
+        p.add_argument("--scratch-mb", type=int, default=DEFAULTS["scratch_mb"],
+                       help="size of each worker's scratch folder (a tmpfs in bubblewrap), in MB")
+        p.add_argument("--require-sandbox", action="store_true", default=sandbox.required(),
+                       help="grade only inside bubblewrap (also COURSE_REQUIRE_SANDBOX=1); refuse where it is unusable")
         p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                        help="judges side by side: lessons of one submission (grade) or submissions (batch)")
         if name == "grade":
@@ -389,8 +450,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     options = {"call_timeout": args.call_timeout, "submission_timeout": args.submission_timeout,
-               "memory_mb": args.memory_mb}
+               "memory_mb": args.memory_mb, "scratch_mb": args.scratch_mb, "require_sandbox": args.require_sandbox}
     lessons = [s.zfill(2) for s in args.lessons] if args.lessons else None
+    if args.require_sandbox and sandbox.bubblewrap()[0] is None:
+        print(f"not graded: {sandbox.refusal(sandbox.bubblewrap()[1])}.", file=sys.stderr)
+        return 2
     if args.command == "grade":
         report = grade_submission(args.path, lessons, options, jobs=args.jobs)
         for path, text in ((args.report, json.dumps(report, indent=2)), (args.markdown, markdown(report)),
@@ -401,7 +465,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{report['student']}: {report['earned']:g} / {report['possible']:g} points"
               + (f"; feedback in {args.markdown}" if args.markdown else ""))
         return 0
-    reports = batch(args.path, args.out, args.jobs, lessons, options)
+    try:
+        reports = batch(args.path, args.out, args.jobs, lessons, options)
+    except DuplicateStudents as error:
+        print(f"not graded: {error}", file=sys.stderr)
+        return 2
     print(f"graded {len(reports)} submissions: gradebook in {args.out / 'gradebook.csv'}")
     return 0
 

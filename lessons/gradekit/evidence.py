@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,12 @@ MAX_NODES = 8000
 MAX_DEPTH = 60
 MAX_CONFIG_INT = 10_000_000
 MAX_STRING = 20_000
+# Weight elements the judge creates rebuilding one answer (objects it handed in aside). A layer creates only what
+# the evidence sent for it, but for bookkeeping variables of at most BOOKKEEPING elements (a seed's state, a count);
+# in all, at most half of what an answer may send (a model's weights travel with its layers and in its state), so a
+# wrong but real answer (lesson 03's Embedding(256, 50000): 45 million) is still read and gets its feedback.
+MAX_PARAMETERS = MAX_ARRAY_ELEMENTS // 2
+BOOKKEEPING = 16
 
 NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float: arrays of anything else (objects, strings) are refused
 WRAPPERS = ("TimeDistributed",)  # wrappers whose inner layer may be an object of its own (a given model, say)
@@ -427,6 +434,7 @@ class Unpacker:
         self._node_outputs: dict[int, list[Any]] = {}
         self._pending_weights: list[tuple[Any, list[int]]] = []
         self._pending_state: list[tuple[Any, dict]] = []
+        self.budget = _Budget(self.given)
 
     def array(self, index: Any) -> np.ndarray:
         if not isinstance(index, int) or not 0 <= index < len(self.arrays):
@@ -569,17 +577,22 @@ class Unpacker:
             return _serialization().deserialize_keras_object(record["keras"], safe_mode=True)
         if "layer" in record:
             config = record["layer"]
+            weights = record.get("weights") or []
+            if not isinstance(weights, list):
+                raise EvidenceError("the worker's answer is not evidence")
+            sent = sum(int(self.array(i).size) for i in weights)
+            self.budget.pending = sent  # a config with a build_config builds the layer while it is deserialized
             try:
                 layer = _serialization().deserialize_keras_object(config, safe_mode=True)
             except EvidenceError:
                 raise
             except Exception as error:  # noqa: BLE001
                 raise EvidenceError(f"a layer could not be rebuilt from its configuration ({_why(error)})") from None
+            finally:
+                self.budget.pending = None
             if not _is_operation(layer) or isinstance(layer, keras.Model):
                 raise EvidenceError("the answer describes a layer that is not one")
-            weights = record.get("weights") or []
-            if not isinstance(weights, list):
-                raise EvidenceError("the worker's answer is not evidence")
+            self.budget.sent.setdefault(id(layer), sent)
             if weights:
                 self._pending_weights.append((layer, weights))
             return layer
@@ -679,12 +692,90 @@ def _items(v: Any) -> list:
 
 
 def unpack(document: Any, arrays: list[np.ndarray], given: list[Any] | None = None) -> Any:
-    """Rebuild the value the evidence describes; objects referred to as given are ``given``'s."""
+    """Rebuild the value the evidence describes; objects referred to as given are ``given``'s. The weights it
+    creates are bounded by what the evidence sent (:class:`_Budget`)."""
     check_document(document, arrays)
     unpacker = Unpacker(document, arrays, given)
-    value = unpacker.value(document["root"])
-    unpacker.finish()
+    _watch_variables()
+    outer, _CHARGING.budget = getattr(_CHARGING, "budget", None), unpacker.budget
+    try:
+        value = unpacker.value(document["root"])
+        unpacker.finish()
+    except _OverBudget as over:
+        raise EvidenceError(str(over)) from None
+    finally:
+        _CHARGING.budget = outer
     return value
+
+
+# ------------------------------------------------------------------------------------------ weights it creates
+
+
+class _OverBudget(BaseException):
+    """A rebuilt layer would create weights the evidence did not send (a BaseException: Keras, which rewrites the
+    exceptions raised while it builds a layer, lets it through untouched)."""
+
+
+class _Budget:
+    """The weights the judge may create while rebuilding one answer: for each layer, as many elements as the
+    evidence sent for it (plus bookkeeping variables), MAX_PARAMETERS in all. Checked as each variable is about
+    to be initialised, so memory is never allocated for a refused one. Objects the judge handed in are its own."""
+
+    def __init__(self, given: list[Any]):
+        self.given = {id(obj) for obj in given}
+        self.sent: dict[int, int] = {}  # id(layer) -> elements of the weights the evidence sent for it
+        self.used: dict[int | None, int] = {}
+        self.pending: int | None = None  # elements sent for the layer being deserialized right now
+        self.total = 0
+
+    def charge(self, variable: Any) -> None:
+        from keras.src.backend.common import global_state
+
+        keras = _keras()
+        size = math.prod(int(d) for d in variable.shape)
+        scopes = global_state.get_global_attribute("name_scope_stack", default=[]) or []
+        callers = [getattr(scope, "caller", None) for scope in scopes]
+        if any(id(caller) in self.given for caller in callers if caller is not None):
+            return  # the judge's own object builds its own weights
+        # the outermost layer being built owns the variable (a sub-layer's weights are sent with their layer's)
+        owner = next((caller for caller in callers if _is_operation(caller) and not isinstance(caller, keras.Model)),
+                     None)
+        name = f"'{owner.name}' ({type(owner).__name__})" if owner is not None else f"'{variable.path}'"
+        self.total += size
+        if size > BOOKKEEPING:
+            key = id(owner) if owner is not None else None
+            if key is not None and key not in self.sent and self.pending is not None:
+                self.sent[key] = self.pending
+            self.used[key] = self.used.get(key, 0) + size
+            allowed = self.sent.get(key, 0) if key is not None else 0
+            if self.used[key] > allowed:
+                raise _OverBudget(f"the layer {name} would create {self.used[key]:,} weights here, but the answer "
+                                  f"sent {allowed:,} for it; the grader rebuilds a layer with the weights it was sent "
+                                  "only")
+        if self.total > MAX_PARAMETERS:
+            raise _OverBudget(f"rebuilding the answer would create more than {MAX_PARAMETERS:,} weights (at the layer "
+                              f"{name}); is the model far too large?")
+
+
+_CHARGING = threading.local()  # .budget: the budget of the unpack running in this thread, if any
+
+
+def _watch_variables() -> None:
+    """Have every Keras variable initialised from an initializer charged to the running unpack's budget first (once
+    per process; outside an unpack nothing changes)."""
+    cls = _keras().Variable
+    if getattr(cls, "_gradekit_charged", False):
+        return
+    original = cls._initialize_with_initializer
+
+    def charged(self: Any, initializer: Any) -> Any:
+        budget = getattr(_CHARGING, "budget", None)
+        if budget is not None:
+            budget.charge(self)
+        return original(self, initializer)
+
+    cls._initialize_with_initializer = charged
+    cls._gradekit_charged = True
 
 
 # ------------------------------------------------------------------------------------------------------ the wire

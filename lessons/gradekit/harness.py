@@ -13,17 +13,21 @@ objects. Everything a grader then checks, it checks here, on what it rebuilt.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import hashlib
+import inspect
 import os
 import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,9 @@ import keras
 import numpy as np
 import pytest
 
-from gradekit import evidence
-from gradekit.worker import Engine, kill_group, short, time_limit, write_frame
+from gradekit import evidence, intake, sandbox
+from gradekit import source as source_facts
+from gradekit.worker import Engine, find_lesson, kill_group, short, spawn, spawned, time_limit, write_frame
 
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_MEMORY_MB = 4096
@@ -42,6 +47,15 @@ LESSONS_DIR = Path(__file__).resolve().parents[1]
 
 class GradeFailure(AssertionError):
     """A check did not pass. The message is the feedback for the student."""
+
+
+class EngineReference(GradeFailure):
+    """The exercise's code refers to the grading engine or the interpreter's internals: it earns nothing, and
+    ``flag`` (the reason, for the teacher) goes into the report and the gradebook."""
+
+    def __init__(self, message: str, flag: str):
+        super().__init__(message)
+        self.flag = flag
 
 
 class JudgeTimeout(BaseException):
@@ -67,6 +81,54 @@ def judge_limit(seconds: float, what: str) -> contextlib.AbstractContextManager:
     return time_limit(seconds, what, JudgeTimeout)
 
 
+# ------------------------------------------------------------------------------------------------ sources
+
+
+@dataclass
+class ExerciseSource:
+    """An exercise's source as the judge reads it (parsed, never run): ``module`` holds the statement that defines
+    it (for a class: with its imports and local base classes), ``program`` is all that runs to define it (the
+    module, or a notebook exercise's cell with the cells it needs), ``defined`` is the name it is defined under."""
+
+    module: ast.Module
+    program: ast.Module
+    defined: str
+    filename: str
+
+
+def _parse_source(text: str, filename: str) -> ast.Module:
+    try:
+        return source_facts.parse(text, filename)
+    except source_facts.SourceError as error:
+        raise GradeFailure(f"the grader cannot read the source: {error}.") from None
+
+
+def submitted_source(copy: Path, lesson: str, name: str) -> ExerciseSource:
+    """The source of exercise ``name`` in the judge's copy of a submission (a module, or a notebook's exercise
+    program as the worker runs it: :func:`gradekit.notebook.exercise_programs`, which only parses)."""
+    path, why = find_lesson(copy, lesson)
+    if path is None:
+        raise GradeFailure(f"not graded: {why}.")
+    if path.suffix == ".ipynb":
+        from gradekit.notebook import NotebookError, exercise_programs
+
+        try:
+            program = exercise_programs(path).get(name)
+        except (NotebookError, RecursionError, MemoryError, ValueError) as error:
+            raise GradeFailure(f"not graded: {path.name} cannot be read ({short(error)}).") from None
+        if program is None or program.problem:
+            raise GradeFailure(f"not graded: {program.problem if program else f'no exercise cell defines {name}'}.")
+        tree = _parse_source("\n".join(unit.source for unit in program.units), path.name)
+        return ExerciseSource(tree, tree, name, path.name)
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(source_facts.MAX_CHARS * 4 + 1).decode("utf-8", errors="replace")
+    except OSError as error:
+        raise GradeFailure(f"not graded: {path.name} cannot be read ({short(error)}).") from None
+    tree = _parse_source(text, path.name)
+    return ExerciseSource(tree, tree, name, path.name)
+
+
 # ------------------------------------------------------------------------------------------------ transports
 
 
@@ -83,6 +145,27 @@ class LocalTransport:
     def request(self, message: bytes, deadline: float) -> bytes:
         return self.engine.handle(message)
 
+    def source(self, lesson: str, name: str) -> ExerciseSource:
+        """The test's own object: its module's source for the class statement, its own for the program."""
+        obj = (self.engine.lessons.get(lesson).module or {}).get(name) if lesson in self.engine.lessons else None
+        if obj is None:
+            raise GradeFailure(f"the submission defines no '{name}'.")
+        try:
+            own = textwrap.dedent(inspect.getsource(obj))
+        except (OSError, TypeError):
+            own = ""
+        try:
+            whole = inspect.getsource(inspect.getmodule(obj))
+        except (OSError, TypeError):
+            whole = own
+        defined = getattr(obj, "__name__", name)
+        filename = Path(inspect.getsourcefile(obj) or "test").name
+        try:
+            program = _parse_source(own, filename)
+        except GradeFailure:  # a lambda's source is a fragment of a line
+            program = ast.Module(body=[], type_ignores=[])
+        return ExerciseSource(_parse_source(whole, filename), program, defined, filename)
+
     def close(self) -> None:
         pass
 
@@ -90,32 +173,32 @@ class LocalTransport:
 class WorkerProcess:
     """A confined worker process for one submission, started on first use and again after it dies.
 
-    Its folder holds three things only: ``engine/`` (copies of ``gradekit`` and ``coursekit``), ``submission/``
-    (a copy of the submission) and ``scratch/`` (its working folder, the only place it may write).
+    Its folder (in ``root``: the classroom's per-submission folder, which it removes whatever happens to the
+    judge; else a temporary folder removed at exit) holds ``engine/`` (copies of ``gradekit`` and ``coursekit``)
+    and ``submission/`` (a copy of the submission), which bubblewrap shows the worker read-only under
+    :data:`gradekit.sandbox.INSIDE`, beside its scratch, a tmpfs of ``scratch_mb`` MB and the only place it may
+    write. Without bubblewrap the scratch is ``scratch/`` in the folder, and each file it writes is limited to
+    ``scratch_mb`` (the total is not).
     """
 
     def __init__(self, location: Path, call_timeout: float = DEFAULT_CALL_TIMEOUT,
-                 memory_mb: int = DEFAULT_MEMORY_MB):
+                 memory_mb: int = DEFAULT_MEMORY_MB, scratch_mb: int = sandbox.DEFAULT_SCRATCH_MB,
+                 root: Path | None = None, require_sandbox: bool = False):
         self.location, self.call_timeout, self.memory_mb = Path(location), call_timeout, memory_mb
-        self.folder = Path(tempfile.mkdtemp(prefix="grading-worker-"))
+        self.scratch_mb, self.require_sandbox = scratch_mb, require_sandbox
+        self.folder = Path(tempfile.mkdtemp(prefix="grading-worker-", dir=root))
         engine = self.folder / "engine"
         for package in ENGINE_PACKAGES:
             shutil.copytree(LESSONS_DIR / package, engine / package,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "templates"))
-        target = self.folder / "submission"
-        if self.location.is_dir():
-            shutil.copytree(self.location, target, ignore=shutil.ignore_patterns(".*", "__pycache__"))
-            self.submission = target
-        elif self.location.is_file():
-            target.mkdir()
-            shutil.copy2(self.location, target / self.location.name)
-            self.submission = target / self.location.name
-        else:
-            target.mkdir()
-            self.submission = target / self.location.name
+        # only the files grading reads, never through a link; ``intake.problem(lesson)``: why a lesson is refused
+        self.intake = intake.take(self.location, self.folder / "submission")
+        self.submission = self.intake.submission
         self.proc: subprocess.Popen | None = None
         self.ready = False
-        self.sandbox = ""
+        self.sandbox = ""  # the judge's fact (bubblewrap or not), then the worker's inner layers
+        self.outer = ""
+        self.started = 0  # when the process started (sandbox.start_time): what it leaves behind started later
         self.starts = 0
 
     def prestart(self) -> None:
@@ -130,27 +213,39 @@ class WorkerProcess:
         document, _ = evidence.decode(ready)
         if not (isinstance(document, dict) and document.get("ready")):
             raise WorkerDied("the worker did not start")
-        self.sandbox = str(document.get("sandbox", ""))
+        self.sandbox = f"{self.outer}: {document.get('sandbox', '')}"
         self.ready = True
 
     def _spawn(self) -> None:
         self.ready = False
-        scratch = self.folder / "scratch"
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir()
+        bwrap, why = sandbox.bubblewrap()
+        if bwrap is None and sandbox.required(self.require_sandbox):
+            raise WorkerDied(sandbox.refusal(why))
+        inside = sandbox.INSIDE if bwrap else self.folder  # the folder as the worker sees it
+        scratch = inside / "scratch"
+        if bwrap is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir()
         # the judge's backend (KERAS_BACKEND) and its settings: the worker computes what the judge would
         keep = ("PATH", "LANG", "LC_ALL", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
                 "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "JAX_PLATFORMS", "XLA_FLAGS",
                 "COURSE_WORKER_LOG")
         env = {k: v for k, v in os.environ.items() if k in keep}
-        env.update({"PYTHONPATH": str(self.folder / "engine"), "HOME": str(scratch), "TMPDIR": str(scratch),
+        env.update({"PYTHONPATH": str(inside / "engine"), "HOME": str(scratch), "TMPDIR": str(scratch),
                     "MPLCONFIGDIR": str(scratch), "KERAS_HOME": str(scratch / ".keras"),
                     "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "3")})
         env.setdefault("KERAS_BACKEND", "tensorflow")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "gradekit.worker", str(self.submission), f"{self.call_timeout:g}",
-             str(self.memory_mb)], cwd=scratch, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._log(), start_new_session=True)
+        argv = [sys.executable, "-P", "-m", "gradekit.worker", str(inside / self.submission.relative_to(self.folder)),
+                f"{self.call_timeout:g}", str(self.memory_mb), "0" if bwrap else str(self.scratch_mb)]
+        sandbox.become_subreaper()  # orphans of the worker's processes come back here, and kill() ends them
+        if bwrap is not None:
+            binds = [(self.folder / name, inside / name) for name in ("engine", "submission")]
+            argv = sandbox.bwrap_command(bwrap, argv, env, binds, scratch, self.scratch_mb)
+            env, cwd, self.outer = {}, self.folder, f"{bwrap.describe(self.scratch_mb)}, inside it"
+        else:
+            cwd, self.outer = scratch, f"no bubblewrap ({why})"
+        self.proc = spawn(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log())
+        self.started = sandbox.start_time(self.proc.pid)
         self.starts += 1
 
     def _log(self) -> Any:
@@ -206,9 +301,12 @@ class WorkerProcess:
         return self._read(deadline)
 
     def kill(self) -> None:
+        """Kill the worker, and whatever it started that outlived it (without bubblewrap's PID namespace, a process
+        in a session of its own comes back to this subreaper)."""
         if self.proc is not None:
             kill_group(self.proc)
             self.proc = None
+            sandbox.end_adopted(self.started, spawned())
         self.ready = False
 
     def close(self) -> None:
@@ -218,14 +316,27 @@ class WorkerProcess:
 
 
 _WORKERS: dict[tuple, WorkerProcess] = {}
+_SETTINGS: dict[str, Any] = {}  # the grading run's scratch size, folder and requirement (configure_workers)
+
+
+def configure_workers(scratch_mb: int = sandbox.DEFAULT_SCRATCH_MB, root: Path | None = None,
+                      require_sandbox: bool = False) -> None:
+    """Settings of the workers this run starts: the size of each one's scratch, the folder that holds their
+    folders (None: a temporary one), and whether bubblewrap is required."""
+    _SETTINGS.update(scratch_mb=scratch_mb, root=root, require_sandbox=require_sandbox)
 
 
 def worker_for(location: Path, call_timeout: float, memory_mb: int = DEFAULT_MEMORY_MB) -> WorkerProcess:
     """One worker per submission (and settings) for the whole grading run."""
     key = (str(Path(location).resolve()), call_timeout, memory_mb)
     if key not in _WORKERS:
-        _WORKERS[key] = WorkerProcess(location, call_timeout, memory_mb)
+        _WORKERS[key] = WorkerProcess(location, call_timeout, memory_mb, **_SETTINGS)
     return _WORKERS[key]
+
+
+def sandboxes() -> str:
+    """What confined this run's workers, as they started ('' if none did): for the report."""
+    return "; ".join(sorted({worker.sandbox for worker in _WORKERS.values() if worker.sandbox}))
 
 
 @atexit.register
@@ -277,9 +388,55 @@ class Submission:
         return cls(lesson, LocalTransport(Engine(timeout=call_timeout, objects={lesson: objects})), call_timeout)
 
     # --------------------------------------------------------------------------------------------------------
+    def source(self, name: str) -> ExerciseSource:
+        """The exercise's source, read and parsed here, never run (once per exercise). EngineReference when it
+        reaches for the grading engine (:meth:`check_engine_references`)."""
+        self.refused()
+        key = f"source:{name}"
+        if key not in self.memo:
+            reader = getattr(self.transport, "source", None)
+            if reader is not None:
+                self.memo[key] = reader(self.lesson, name)
+            else:
+                self.memo[key] = submitted_source(Path(self.transport.submission), self.lesson, name)
+        self.check_engine_references(name)
+        return self.memo[key]
+
+    def check_engine_references(self, name: str) -> None:
+        """An exercise whose code refers to the grading engine or the interpreter's internals earns nothing:
+        EngineReference, with the reason for the teacher (read once per exercise; a source that cannot be read is
+        left to the worker's answer, which says why)."""
+        key = f"engine:{name}"
+        if key not in self.memo:
+            self.memo[key] = None
+            try:
+                found = source_facts.engine_references(self.source(name).program)
+            except EngineReference:
+                raise
+            except GradeFailure:
+                found = []
+            if found:
+                flag = f"{name} refers to the grading engine or the interpreter's internals ({'; '.join(found[:3])})"
+                uses = ", ".join(f.split(": ", 1)[1] for f in found[:3])
+                self.memo[key] = EngineReference(
+                    f"{name} earns no points: its code {uses}. No exercise needs these; they can reach into the "
+                    "grading engine, so the exercise is not graded and your teacher sees this. Remove them and hand "
+                    "in again.", flag)
+        if self.memo[key] is not None:
+            raise self.memo[key]
+
+    def refused(self) -> None:
+        """GradeFailure when the lesson's file was refused as the submission was taken in (a link, too large...)."""
+        taken = getattr(self.transport, "intake", None)
+        problem = taken.problem(self.lesson) if taken is not None else ""
+        if problem:
+            raise GradeFailure(f"not graded: {problem}.")
+
     def _ask(self, op: str, name: str, args: tuple, kwargs: dict, what: str, probe: str = "") -> Any:
+        self.refused()
         if name in self._stopped:
             raise GradeFailure(self._stopped[name])
+        self.check_engine_references(name)
         given = evidence.given_objects(list(args), dict(kwargs))
         document, arrays = evidence.pack((list(args), dict(kwargs)))
         document.update({"op": op, "lesson": self.lesson, "name": name, "timeout": self.call_timeout,
@@ -290,6 +447,11 @@ class Submission:
         if answer is None:
             try:
                 answer = self.transport.request(message, time.monotonic() + self.call_timeout * 4 + 30)
+            except MemoryError:  # the judge's own limit (gradekit.judge), reading a huge answer
+                getattr(self.transport, "kill", lambda: None)()  # its answer is half read: start afresh
+                self._stopped[name] = (f"the answer to {what} is too large for the grader's memory: return a model "
+                                       "of the size the exercise asks for.")
+                raise GradeFailure(self._stopped[name]) from None
             except WorkerDied as died:
                 reason = str(died)
                 if reason == "timeout":
@@ -320,6 +482,9 @@ class Submission:
         except JudgeTimeout:
             raise GradeFailure(f"{name}: rebuilding what it returned took too long (is the model far too "
                                "large?).") from None
+        except MemoryError:  # the judge's own limit (gradekit.judge)
+            raise GradeFailure(f"{name}: rebuilding what it returned needs more memory than the grader allows (is "
+                               "the model far larger than the exercise asks for?).") from None
 
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call the submission's ``name`` in the worker; its answer, rebuilt here. Any failure becomes feedback."""
@@ -378,6 +543,152 @@ def parents(model: keras.Model, layer: Any) -> list[list[Any]]:
 def producer(tensor: Any) -> Any:
     """The layer (operation) that produced a symbolic tensor."""
     return tensor._keras_history.operation
+
+
+class Call:
+    """One call of a layer in a :class:`Graph`: the layer, its Keras node, and the calls that made its inputs."""
+
+    __slots__ = ("layer", "node", "scope", "inputs", "tensor")
+
+    def __init__(self, layer: Any, node: Any, scope: tuple):
+        self.layer, self.node, self.scope = layer, node, scope
+        self.inputs: list[Call] = []  # the call that made each tensor it received, in the node's order
+        self.tensor: Any = None  # its (first) output as a tensor of the outer graph, where one carries it
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The tensors this call returned (inside a nested model, that model's own tensors: same shapes)."""
+        return list(self.node.output_tensors)
+
+    def __repr__(self) -> str:
+        return f"Call({self.layer.name!r})"
+
+
+class Graph:
+    """A graph read through nested models: every call of a layer, and the calls that made what it received.
+
+    A model used as a layer (a nested ``keras.Sequential``, a functional model called on a tensor) is read as the
+    calls of its own layers: its inputs are bound to the tensors it was called on, and whatever reads its output
+    reads the call of its inner layer that made it. So ``keras.Sequential([Conv2D(...), Conv2D(...)])(x)`` reads as
+    two convolutions called one after the other on ``x``, exactly like the same layers called one by one; a nested
+    model called twice gives two calls of each of its layers. Models in ``keep`` (models a grader handed in, say)
+    are read as one layer each. Built from output tensors (a tensor a function returned) or with :meth:`of`.
+    """
+
+    def __init__(self, outputs: Any, keep: Iterable[Any] = ()):
+        self._keep = {id(m) for m in keep}
+        self._calls: dict[tuple, Call] = {}
+        self._bindings: dict[tuple, dict[int, tuple[Any, tuple]]] = {}
+        self._pending: list[Call] = []
+        self.outputs = [self._call(t, ()) for t in keras.tree.flatten(outputs)]
+        while self._pending:
+            call = self._pending.pop()
+            call.inputs = [self._call(t, call.scope) for t in call.node.input_tensors]
+        self.calls = self._ordered()
+
+    @classmethod
+    def of(cls, model: keras.Model, keep: Iterable[Any] = ()) -> Graph:
+        return cls(model.outputs, keep)
+
+    @staticmethod
+    def _structure(model: Any) -> tuple[list[Any], list[Any]]:
+        inner = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
+        if inner is None:
+            return [], []
+        inputs = getattr(inner, "_inputs_struct", None)
+        outputs = getattr(inner, "_outputs_struct", None)
+        return (keras.tree.flatten(inner.inputs if inputs is None else inputs),
+                keras.tree.flatten(inner.outputs if outputs is None else outputs))
+
+    def _nested(self, operation: Any, node: Any, scope: tuple) -> tuple | None:
+        """The scope of a call of a nested model, its inputs bound to what it was called on; None where the model
+        is read as one layer."""
+        if not isinstance(operation, keras.Model) or id(operation) in self._keep:
+            return None
+        inner = scope + (id(node),)
+        if inner not in self._bindings:
+            inputs, _ = self._structure(operation)
+            args = node.arguments.args
+            given = keras.tree.flatten(args[0] if args else node.arguments.kwargs.get("inputs"))
+            given = [t for t in given if isinstance(t, keras.KerasTensor)]
+            if not inputs or len(inputs) != len(given):
+                return None
+            self._bindings[inner] = {id(i): (t, scope) for i, t in zip(inputs, given)}
+        return inner
+
+    def _call(self, tensor: Any, scope: tuple) -> Call:
+        outer = None
+        while True:
+            if not scope:
+                outer = tensor
+            bound = self._bindings.get(scope, {}).get(id(tensor))
+            if bound is not None:
+                tensor, scope = bound
+                continue
+            operation, node_index, tensor_index = tensor._keras_history
+            node = operation._inbound_nodes[node_index]
+            inner = self._nested(operation, node, scope)
+            if inner is None:
+                break
+            tensor, scope = self._structure(operation)[1][tensor_index], inner
+        key = (id(node), scope)
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = Call(operation, node, scope)
+            self._pending.append(call)
+        if call.tensor is None and outer is not None:
+            call.tensor = outer
+        return call
+
+    def _ordered(self) -> list[Call]:
+        order: list[Call] = []
+        done: set[int] = set()
+        for root in self.outputs:
+            stack = [(root, False)]
+            while stack:
+                call, expanded = stack.pop()
+                if id(call) in done:
+                    continue
+                if expanded:
+                    done.add(id(call))
+                    order.append(call)
+                    continue
+                stack.append((call, True))
+                stack.extend((parent, False) for parent in reversed(call.inputs) if id(parent) not in done)
+        return order
+
+    def source(self, tensor: Any) -> Call:
+        """The call that made ``tensor``, a tensor of the outer graph (an input, a returned tensor)."""
+        return self._call(tensor, ())
+
+    def calls_of(self, layer: Any) -> list[Call]:
+        """The calls of ``layer`` in the graph (a layer inside a nested model called twice has two)."""
+        return [call for call in self.calls if call.layer is layer]
+
+    def readers(self, call: Call) -> list[Call]:
+        """The calls that received an output of ``call``."""
+        return [other for other in self.calls if any(parent is call for parent in other.inputs)]
+
+    def parents(self, layer: Any) -> list[list[Any]]:
+        """For each call of ``layer``: the layers (or ops) whose outputs it received. What :func:`parents` gives for
+        a model's own layers, with nested models read through (a layer inside a nested model is found, and what
+        feeds it is the layer that really made its input, inside or outside the nested model)."""
+        return [[parent.layer for parent in call.inputs] for call in self.calls_of(layer)]
+
+    def output(self, model: keras.Model, name: str) -> Call | None:
+        """The call that makes ``model``'s output ``name`` (the name Keras gives the output: the name of the layer,
+        or of the nested model, that returns it), read through nested models; None if there is no such output."""
+        tensor = next((t for t in model.outputs if producer(t).name == name), None)
+        return None if tensor is None else self.source(tensor)
+
+    @property
+    def layers(self) -> list[Any]:
+        """Every layer called in the graph, nested models read through, each once (inputs left out)."""
+        found: dict[int, Any] = {}
+        for call in self.calls:
+            if type(call.layer).__name__ != "InputLayer":
+                found.setdefault(id(call.layer), call.layer)
+        return list(found.values())
 
 
 def activation_name(layer: Any) -> str:
@@ -463,12 +774,14 @@ def dense_chain(model: keras.Model, output: Any = None) -> list[tuple[int, str]]
 
     A Dense followed by an ``Activation``/``ReLU``/``Softmax`` layer counts as one Dense with that activation, and
     Dropout is skipped, so ``Dense(32, activation='relu')`` and ``Dense(32)`` + ``Activation('relu')`` read alike.
-    Raises GradeFailure where the graph branches or holds a layer that is not part of a Dense stack.
+    The graph is read through nested models (:class:`Graph`): a stack written as a nested ``Sequential`` reads as its
+    layers. Raises GradeFailure where the graph branches or holds a layer that is not part of a Dense stack.
     """
-    layer = producer(output if output is not None else model.outputs[0])
+    call = Graph([output if output is not None else model.outputs[0]]).outputs[0]
     chain: list[tuple[int, str]] = []
     pending_activation: str | None = None
     while True:
+        layer = call.layer
         kind = type(layer).__name__
         if kind == "Dense":
             act = activation_name(layer)
@@ -482,12 +795,11 @@ def dense_chain(model: keras.Model, output: Any = None) -> list[tuple[int, str]]
             pending_activation = ACTIVATION_LAYERS[kind]
         elif kind not in PASS_THROUGH:
             raise GradeFailure(f"the stack should hold only Dense layers, but it contains '{layer.name}' ({kind}).")
-        feeding = parents(model, layer)
-        if kind == "InputLayer" or not feeding or not feeding[0]:
+        if kind == "InputLayer" or not call.inputs:
             break
-        if len(feeding[0]) != 1:
-            raise GradeFailure(f"'{layer.name}' receives {len(feeding[0])} tensors; a plain stack has one path.")
-        layer = feeding[0][0]
+        if len(call.inputs) != 1:
+            raise GradeFailure(f"'{layer.name}' receives {len(call.inputs)} tensors; a plain stack has one path.")
+        call = call.inputs[0]
     return list(reversed(chain))
 
 
@@ -496,20 +808,35 @@ def same_variables(a: Iterable[Any], b: Iterable[Any]) -> bool:
     return {id(v) for v in a} == {id(v) for v in b}
 
 
-def random_batch(shape: tuple, seed: int = 0, dtype: str = "float32") -> np.ndarray:
-    return np.random.default_rng(seed).random(shape).astype(dtype)
+# Drawn from the operating system's entropy when grading starts and never stored: no submission can know the
+# inputs and weights a check uses. Within one grading run a stream gives the same numbers every time it is asked.
+_RUN_ENTROPY = np.random.SeedSequence().entropy
+
+
+def run_rng(*stream: Any) -> np.random.Generator:
+    """A generator of this grading run's random numbers: new in every run, the same within a run for the same
+    ``stream`` (any hashable labels: ``run_rng("to_functional", 2)``), so that two tests of one exercise, or a check
+    and the reference it compares with, see one draw, and the worker's answers to identical calls are reused."""
+    key = int.from_bytes(hashlib.sha256(repr(stream).encode()).digest()[:8], "big")
+    return np.random.default_rng([key, _RUN_ENTROPY])
+
+
+def random_batch(shape: tuple, *stream: Any, dtype: str = "float32") -> np.ndarray:
+    """Uniform numbers in [0, 1) of ``shape``, drawn from this run's ``stream`` (:func:`run_rng`)."""
+    return run_rng("random_batch", tuple(shape), *stream).random(shape).astype(dtype)
 
 
 def expect_dense_output(model: keras.Model, name: str, shape: tuple, activation: str, exercise: str, fix: str,
-                        why: str, wrappers: tuple[str, ...] = ("Activation",)) -> None:
+                        why: str, wrappers: tuple[str, ...] = ("Activation",), keep: Iterable[Any] = ()) -> None:
     """The model's one output is ``name`` of ``shape``, made by a Dense layer with ``activation`` (or by a Dense
-    layer followed by an activation layer of a kind in ``wrappers``). ``fix`` says what to end the model with,
-    ``why`` follows the activation the feedback asks for."""
+    layer followed by an activation layer of a kind in ``wrappers``). The graph is read through nested models
+    (:class:`Graph`; those in ``keep`` are layers): an output written as a nested model named ``name`` reads as the
+    layers in it. ``fix`` says what to end the model with, ``why`` follows the activation the feedback asks for."""
     expect_outputs(model, [(name, shape)], exercise)
-    layer = producer(model.outputs[0])
-    dense = layer
-    if type(layer).__name__ in wrappers:  # Dense, then the activation as a layer of its own, named as the output
-        dense = model_nodes(model, layer)[0].parent_nodes[0].operation
+    call = Graph.of(model, keep).outputs[0]
+    layer = dense = call.layer
+    if type(layer).__name__ in wrappers and len(call.inputs) == 1:  # Dense, then the activation as a layer of its own
+        dense = call.inputs[0].layer
     if type(dense).__name__ != "Dense":
         raise GradeFailure(f"{exercise}: the output '{name}' is made by '{layer.name}' ({type(layer).__name__}) "
                            f"from '{dense.name}' ({type(dense).__name__}), not by a Dense layer; end with {fix}.")
@@ -544,6 +871,35 @@ def fresh_session() -> None:
     keras.utils.set_random_seed(0)
 
 
+def _resolved_losses(model: keras.Model) -> list[Any]:
+    """Keras' own per-output loss entries (path, loss, loss_weights, name) of a compiled model, resolved as the first
+    training step would resolve them. Raises GradeFailure if the model is not compiled."""
+    if not getattr(model, "compiled", False) or getattr(model, "_compile_loss", None) is None:
+        raise GradeFailure("the model is not compiled with a loss: call model.compile(optimizer=..., loss=..., "
+                           "loss_weights=...) before returning it.")
+    compile_loss = model._compile_loss
+    if not compile_loss.built:
+        # a dict keyed by input names fits a model whose inputs are a list and one whose inputs are a dict; a model
+        # with one input takes its array as it is
+        batch = {t.name: np.zeros((2,) + tuple(2 if d is None else d for d in t.shape[1:]), dtype=str(t.dtype))
+                 for t in model.inputs}
+        y_pred = model(next(iter(batch.values())) if len(batch) == 1 else batch)
+        y_true = keras.tree.map_structure(keras.ops.zeros_like, y_pred)
+        try:
+            compile_loss.build(y_true, y_pred)
+        except (KeyError, ValueError, TypeError) as error:
+            raise GradeFailure(f"Keras cannot match the compiled losses to the model's outputs ({short(error)}); "
+                               "give one loss per output, as a list in output order or a dict keyed by output "
+                               "names.") from None
+    return list(compile_loss._flat_losses)
+
+
+def loss_name(loss: Any) -> str:
+    """The name of a loss function or object's function: 'mse' and MeanSquaredError() read 'mean_squared_error'."""
+    fn = getattr(loss, "fn", loss)
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
 def compiled_losses(model: keras.Model) -> dict[str, tuple[str, float]]:
     """What ``compile`` gave each output, read from the model: output name -> (loss function name, loss weight).
 
@@ -552,33 +908,105 @@ def compiled_losses(model: keras.Model) -> dict[str, tuple[str, float]]:
     shapes, and reads Keras' own per-output result. So a list and a dict that mean the same read alike, and what is
     read is what training would use. The name is the loss function's (``"mse"`` and ``MeanSquaredError()`` both
     read ``"mean_squared_error"``); a weight left out reads 1.0. Raises GradeFailure if the model is not compiled.
+    The name says what kind of loss it is, not how it is configured: :func:`expect_losses` checks that too.
     """
-    if not getattr(model, "compiled", False) or getattr(model, "_compile_loss", None) is None:
-        raise GradeFailure("the model is not compiled with a loss: call model.compile(optimizer=..., loss=..., "
-                           "loss_weights=...) before returning it.")
-    compile_loss = model._compile_loss
-    if not compile_loss.built:
-        # a dict keyed by input names fits a model whose inputs are a list and one whose inputs are a dict
-        batch = {t.name: np.zeros((2,) + tuple(2 if d is None else d for d in t.shape[1:]), dtype=str(t.dtype))
-                 for t in model.inputs}
-        y_pred = model(batch)
-        y_true = keras.tree.map_structure(keras.ops.zeros_like, y_pred)
+    return {entry.name: (loss_name(entry.loss), 1.0 if entry.loss_weights is None else float(entry.loss_weights))
+            for entry in _resolved_losses(model)}
+
+
+_IGNORED_SETTINGS = {"name", "fn", "dtype"}
+
+
+def _settings(loss: Any) -> dict[str, Any]:
+    try:
+        config = loss.get_config()
+    except Exception:  # noqa: BLE001 - a plain function has no settings
+        return {}
+    return {k: v for k, v in (config if isinstance(config, dict) else {}).items() if k not in _IGNORED_SETTINGS}
+
+
+def _loss_batch(reference: Any, shape: tuple, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) for an output of ``shape`` (batch first) as the reference loss reads them: class indices
+    or one-hot rows and softmax probabilities for the categorical cross-entropies, 0/1 targets and probabilities
+    for the binary one, numbers for the others."""
+    name, shape = loss_name(reference), tuple(shape)
+    if "categorical" in name:
+        logits = rng.normal(size=shape) * 2
+        y_pred = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+        labels = rng.integers(0, shape[-1], shape[:-1])
+        y_true = labels if name.startswith("sparse") else np.eye(shape[-1])[labels]
+    elif "binary" in name:
+        y_pred, y_true = rng.uniform(0.05, 0.95, shape), rng.integers(0, 2, shape)
+    else:
+        y_pred, y_true = rng.normal(size=shape), rng.normal(size=shape)
+    return y_true.astype("int64" if y_true.dtype.kind == "i" else "float32"), y_pred.astype("float32")
+
+
+def _describe_settings(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in settings.items())
+
+
+def expect_losses(model: keras.Model, wanted: dict[str, tuple[Any, str]], exercise: str, how: str) -> None:
+    """Each output in ``wanted`` (name -> (reference loss object, how the exercise writes it)) is compiled with the
+    reference loss: the same kind of loss (read by :func:`compiled_losses`), configured alike, checked by what it
+    computes. The compiled loss of each output and the reference are evaluated on a batch drawn afresh (targets and
+    predictions of the output's shape, :func:`_loss_batch`) and must agree: ``"mse"`` and ``MeanSquaredError()``
+    agree, ``from_logits=True`` on probabilities, ``label_smoothing``, another ``reduction`` do not, and the
+    feedback names the setting to change. ``how`` ends the feedback (how to give the losses)."""
+    entries = {entry.name: entry.loss for entry in _resolved_losses(model)}
+    shapes = {producer(t).name: tuple(t.shape) for t in model.outputs}
+    for name, (reference, text) in wanted.items():
+        if name not in entries:
+            found = ", ".join(repr(n) for n in entries) or "none"
+            raise GradeFailure(f"{exercise}: the output '{name}' has no compiled loss (losses were given for {found}); "
+                               f"{how}.")
+        loss, want_name = entries[name], loss_name(reference)
+        if loss_name(loss) != want_name:
+            raise GradeFailure(f"{exercise}: the output '{name}' should be trained with {text} ({want_name}), it gets "
+                               f"{loss_name(loss)}; {how}.")
+        shape = (16,) + tuple(2 if d is None else d for d in shapes.get(name, (None, 1))[1:])
+        y_true, y_pred = _loss_batch(reference, shape, run_rng("expect_losses", exercise, name, shape))
+        want = float(keras.ops.convert_to_numpy(reference(y_true, y_pred)))
         try:
-            compile_loss.build(y_true, y_pred)
-        except (KeyError, ValueError, TypeError) as error:
-            raise GradeFailure(f"Keras cannot match the compiled losses to the model's outputs ({short(error)}); "
-                               "give one loss per output, as a list in output order or a dict keyed by output "
-                               "names.") from None
-    found = {}
-    for entry in compile_loss._flat_losses:
-        fn = getattr(entry.loss, "fn", entry.loss)
-        name = getattr(fn, "__name__", type(fn).__name__)
-        found[entry.name] = (name, 1.0 if entry.loss_weights is None else float(entry.loss_weights))
-    return found
+            got = np.asarray(keras.ops.convert_to_numpy(loss(y_true, y_pred)), dtype="float64")
+        except Exception as error:  # noqa: BLE001 - a configuration that cannot read such targets
+            got = np.asarray(np.nan)
+            why = f" (it fails on them: {short(error)})"
+        else:
+            why = ""
+        if got.shape == () and np.isclose(float(got), want, rtol=1e-4, atol=1e-6):
+            continue
+        ref_settings = _settings(reference)
+        changed = {k: v for k, v in _settings(loss).items()
+                   if k not in ref_settings or ref_settings[k] != v}
+        reading = (f"computes {float(got):.4g}" if got.shape == () else f"returns values of shape {got.shape}") \
+            if not why else "cannot be computed"
+        setting = (f": it is configured with {_describe_settings(changed)}; leave "
+                   f"{'that setting' if len(changed) == 1 else 'those settings'} at what {text} uses "
+                   f"({_describe_settings({k: ref_settings[k] for k in changed if k in ref_settings})})"
+                   if changed else "")
+        raise GradeFailure(f"{exercise}: the loss compiled for '{name}' {reading} on the grader's targets and "
+                           f"predictions{why}, where {text} computes {want:.4g}{setting}. Compile '{name}' with "
+                           f"{text} as the exercise states it.")
+
+
+def expect_optimizer(optimizer: Any, wanted: type, text: str, exercise: str) -> None:
+    """``optimizer`` is a ``wanted`` optimizer with Keras' default settings (what the string ``text`` gives)."""
+    if not isinstance(optimizer, wanted):
+        raise GradeFailure(f"{exercise}: compile with optimizer='{text}', not {type(optimizer).__name__}.")
+    default = wanted().get_config()
+    found = optimizer.get_config()
+    changed = {k: v for k, v in found.items() if k != "name" and not (
+        k in default and (v == default[k] or (isinstance(v, float) and isinstance(default[k], float)
+                                              and np.isclose(v, default[k]))))}
+    if changed:
+        raise GradeFailure(f"{exercise}: the optimizer is {wanted.__name__} with {_describe_settings(changed)}; the "
+                           f"exercise asks for optimizer='{text}', Keras' defaults (leave those settings out).")
 
 
 __all__ = [
     "GradeFailure", "Submission", "graded", "shape_str", "model_nodes", "parents", "producer", "activation_name",
     "expect_inputs", "expect_outputs", "dense_chain", "same_variables", "random_batch", "close", "fresh_session",
-    "compiled_losses", "probe_failure", "expect_dense_output",
+    "compiled_losses", "probe_failure", "expect_dense_output", "Call", "Graph", "run_rng", "loss_name",
+    "expect_losses", "expect_optimizer",
 ]

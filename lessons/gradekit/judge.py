@@ -10,6 +10,11 @@ graders' fixture), and nothing of one submission stays for the next: the answers
 pytest session, which ends with the job, and Keras' state is cleared between jobs. A judge that overruns a job or
 dies is killed and replaced by the classroom (:class:`gradekit.classroom.Judge`); it also ends itself after a job,
 to be replaced, once it has grown past ``RESTART_MB`` of memory.
+
+It bounds its own memory (``COURSE_JUDGE_MEMORY_MB`` beyond its size once Keras is imported, default 8192): a
+submission whose evidence would make it rebuild a huge model costs that exercise a MemoryError, not the machine. It
+is a child subreaper: whatever a worker starts and leaves behind comes back to it, and is ended with the worker
+(:func:`gradekit.sandbox.end_adopted`; inside bubblewrap the worker's PID namespace ends it anyway).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import sys
 
 # a judge this large (peak resident memory, MB) asks to be replaced after its job
 RESTART_MB = float(os.environ.get("COURSE_JUDGE_RESTART_MB", 3000))
+# how much the judge's address space may grow once Keras is imported (MB)
+MEMORY_MB = int(os.environ.get("COURSE_JUDGE_MEMORY_MB", 8192))
 
 
 def main() -> int:
@@ -29,6 +36,10 @@ def main() -> int:
     import keras  # noqa: F401 - the point of a judge that lasts: Keras is imported once
     import pytest
 
+    from gradekit import sandbox
+
+    sandbox.become_subreaper()
+    sandbox.limit_memory(MEMORY_MB)
     gc.freeze()  # what was imported lives as long as the judge: full collections need not walk it again
     for line in sys.stdin:
         job = json.loads(line)

@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from gradekit.intake import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES
+
 EXERCISE_TAG = "exercise"
+# Bounds on what is read, besides MAX_NOTEBOOK_BYTES (the intake refuses larger files: :mod:`gradekit.intake`).
+MAX_JSON_CONTAINERS = 1_000_000
+MAX_CELLS = 5_000
+MAX_CODE_CHARS = MAX_MODULE_BYTES
 _T = TypeVar("_T")
 
 #: Calls that make a statement too slow or unsafe to bring into graded code, by called name or final attribute
@@ -150,10 +156,18 @@ class _Notebook:
 # --- reading --------------------------------------------------------------------------------------------------------
 
 def read_cells(path: str | Path) -> list[dict]:
-    """The notebook's cells (``nb["cells"]``); NotebookError when the file is not a notebook."""
+    """The notebook's cells (``nb["cells"]``); NotebookError when the file is not a notebook, or is larger, holds
+    more JSON lists and objects or more cells than a notebook needs (it is read in the judge too: bounded)."""
     path = Path(path)
+    clear = "clear its outputs (Kernel → Restart and clear outputs) and hand it in again"
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB: {clear}")
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_CONTAINERS:  # each becomes a Python object: bound them first
+        raise NotebookError(f"{path.name} holds more than {MAX_JSON_CONTAINERS:,} JSON lists and objects: {clear}")
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        nb = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise NotebookError(f"{path.name} is not a text file, so not a notebook") from None
     except json.JSONDecodeError as error:
@@ -161,9 +175,14 @@ def read_cells(path: str | Path) -> list[dict]:
                             "was it edited outside Jupyter or cut short?") from None
     except RecursionError:
         raise NotebookError(f"{path.name} is JSON nested too deeply to be a notebook") from None
+    except ValueError as error:  # e.g. a number of more digits than Python converts
+        raise NotebookError(f"{path.name} is not valid notebook JSON ({str(error)[:100]})") from None
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
         raise NotebookError(f"{path.name} is JSON but not a notebook (it has no list of cells)")
+    if len(cells) > MAX_CELLS:
+        raise NotebookError(f"{path.name} has {len(cells):,} cells, more than the {MAX_CELLS:,} graded: hand in the "
+                            "lesson's notebook without the extra cells")
     return cells
 
 
@@ -447,10 +466,15 @@ def _guess_bindings(source: str) -> dict[str, int]:
 
 def _read_notebook(path: Path) -> _Notebook:
     cells: list[_Cell] = []
+    code = 0
     for index, raw in enumerate(read_cells(path)):
         if raw.get("cell_type") != "code":
             continue
         source, exercise = _cell_source(raw), EXERCISE_TAG in _tags(raw)
+        code += len(source)
+        if code > MAX_CODE_CHARS:  # parsing and analysing code takes time: as much as a lesson module may hold
+            raise NotebookError(f"the code cells of {path.name} hold more than {MAX_CODE_CHARS // 2**20} MB of code: "
+                                "move data out of the code and hand it in again")
         if not exercise and _is_cell_magic(source):
             continue
         cells.append(_read_cell(index + 1, source, exercise))

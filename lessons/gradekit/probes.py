@@ -1,10 +1,16 @@
-"""Probes: fixed procedures the worker runs on an exercise that is a class, so the judge can check live behaviour.
+"""Probes: fixed procedures the worker runs on an exercise that is a class, to collect outputs for the judge.
 
 A class written by the student cannot travel to the judge (that would mean running its code there). Instead the
-judge chooses the configuration, the weights and the inputs; the worker builds the student's class with them and
-sends back what it observed: shapes, configs, and outputs on those inputs. The judge compares the outputs with
-what it computes itself, so a passing answer has to compute them: the inputs and weights are drawn afresh for
-every grading run.
+judge chooses the configuration, the weights and the inputs, drawn afresh for every grading run; the worker builds
+the student's class with them and sends back what came out: outputs on those inputs (eager, inside a functional
+model, after a config round trip, after a ``.keras`` save and load) and the configs it returned. The judge compares
+the outputs with what it computes itself, so an answer that passes has to compute them; the class's structure
+(what it subclasses, where it makes its weights) is read by the judge from the submitted source
+(:mod:`gradekit.source`), never from here.
+
+This code runs in the worker, beside the submission, which can reach and change it: nothing it reports is taken
+on its word except where the judge's check says so. A few diagnostics (weight shapes, parameter counts) only word
+the feedback or are listed in the README as resting on the worker's word.
 
 Each step is guarded on its own: a step that raises records ``{"error": ...}`` and the others still run.
 """
@@ -53,14 +59,26 @@ def _step(record: dict, key: str, timeout: float, fn: Callable[[], Any], filenam
     return None
 
 
-def _config_round_trip(cls: Any, kwargs: dict, timeout: float, filename: str) -> dict:
-    """Create ``cls(**kwargs)``, take its ``get_config()`` and make it again with ``from_config``: what each step
-    gave, or its error (the same record for a layer class and a model class)."""
+def _assign_by_shape(layer: Any, spec: dict) -> None:
+    """Give a layer the judge's kernel and bias, each to the trainable weight of its shape (in any order)."""
+    by_shape = {tuple(w.shape): w for w in layer.trainable_weights}
+    by_shape[tuple(spec["kernel"].shape)].assign(spec["kernel"])
+    by_shape[tuple(spec["bias"].shape)].assign(spec["bias"])
+
+
+def _set_weights(model: Any, spec: dict) -> None:
+    model.set_weights([np.asarray(w) for w in spec["weights"]])
+
+
+def _config_round_trip(cls: Any, spec: dict, timeout: float, filename: str, give: Callable[[Any, dict], None]) -> dict:
+    """Create ``cls(**spec["kwargs"])``, take its ``get_config()`` and make it again with ``from_config``; the
+    clone, called once on ``spec["x"]`` (which builds it), is given the judge's weights (``give``) and its outputs on
+    ``spec["x"]`` are recorded. What each step gave, or its error (the same record for a layer and a model class)."""
     import keras
 
     record: dict[str, Any] = {}
     keras.backend.clear_session(free_memory=False)
-    made = _step(record, "create", timeout, lambda: cls(**kwargs), filename)
+    made = _step(record, "create", timeout, lambda: cls(**spec["kwargs"]), filename)
     if made is not None:
         record["create"] = True
         config = _step(record, "config", timeout, made.get_config, filename)
@@ -71,7 +89,15 @@ def _config_round_trip(cls: Any, kwargs: dict, timeout: float, filename: str) ->
                 clone = type(made).from_config(config)
                 return {"config": _plain(clone.get_config()), "name": str(clone.name)}
 
-            _step(record, "round_trip", timeout, round_trip, filename)
+            clone_record = _step(record, "round_trip", timeout, round_trip, filename)
+            if clone_record is not None:
+                def clone_outputs() -> np.ndarray:
+                    clone = type(made).from_config(config)
+                    clone(spec["x"])
+                    give(clone, spec)
+                    return _numpy(clone(spec["x"]))
+
+                _step(record, "outputs", timeout, clone_outputs, filename)
         elif config is not None:
             record["config"] = {"error": f"returned {type(config).__name__}"}
     return record
@@ -80,8 +106,11 @@ def _config_round_trip(cls: Any, kwargs: dict, timeout: float, filename: str) ->
 def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> dict:
     """Build a Layer subclass as ``plan`` says and report what it does.
 
-    ``plan``: ``{"cases": [{"kwargs", "input_dim", "kernel", "bias", "x"}], "config_kwargs", "save": {"kwargs",
-    "input_dim", "kernel", "bias", "dense_kernel", "dense_bias", "x"}}``.
+    ``plan``: ``{"cases": [{"kwargs", "input_dim", "kernel", "bias", "x"}], "config": {the same keys}, "save":
+    {"kwargs", "input_dim", "kernel", "bias", "dense_kernel", "dense_bias", "x"}}``. For each case: outputs on ``x``
+    called directly and inside a functional model, after the judge's kernel and bias are given to the weights of
+    their shapes; ``config``: ``get_config``, ``from_config`` and the clone's outputs; ``save``: a model of the layer
+    and a Dense, saved as ``.keras`` and loaded back (given the class), predicting on ``x``.
     """
     import keras
 
@@ -99,7 +128,8 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
             continue
         record["create"] = True
         record["weights_before_call"] = len(getattr(layer, "weights", []) or [])
-        tensor = _step(record, "symbolic_call", timeout, lambda: layer(keras.Input((case["input_dim"],))), filename)
+        inputs = keras.Input((case["input_dim"],))
+        tensor = _step(record, "symbolic_call", timeout, lambda: layer(inputs), filename)
         if tensor is not None:
             record["symbolic_call"] = True
             record["output_shape"] = list(getattr(tensor, "shape", ()) or ())
@@ -107,16 +137,19 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
             record["non_trainable_count"] = len(layer.non_trainable_weights)
 
             def compute() -> np.ndarray:
-                by_shape = {tuple(w.shape): w for w in layer.trainable_weights}
-                by_shape[tuple(case["kernel"].shape)].assign(case["kernel"])
-                by_shape[tuple(case["bias"].shape)].assign(case["bias"])
+                _assign_by_shape(layer, case)
                 return np.asarray(keras.ops.convert_to_numpy(layer(case["x"])), dtype="float64")
 
-            _step(record, "outputs", timeout, compute, filename)
+            if _step(record, "outputs", timeout, compute, filename) is not None:
+                def functional() -> np.ndarray:
+                    wrapper = keras.Model(inputs, tensor)
+                    return np.asarray(wrapper.predict(case["x"], verbose=0), dtype="float64")
+
+                _step(record, "functional_outputs", timeout, functional, filename)
         cases.append(record)
     out["cases"] = cases
 
-    out["config"] = _config_round_trip(cls, plan["config_kwargs"], timeout, filename)
+    out["config"] = _config_round_trip(cls, plan["config"], timeout, filename, _assign_by_shape)
 
     save = plan.get("save")
     if save:
@@ -129,9 +162,7 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
             hidden = layer(inputs)
             dense = keras.layers.Dense(save["dense_kernel"].shape[1], name="after")
             model = keras.Model(inputs, dense(hidden))
-            by_shape = {tuple(w.shape): w for w in layer.trainable_weights}
-            by_shape[tuple(save["kernel"].shape)].assign(save["kernel"])
-            by_shape[tuple(save["bias"].shape)].assign(save["bias"])
+            _assign_by_shape(layer, save)
             dense.set_weights([save["dense_kernel"], save["dense_bias"]])
             with tempfile.TemporaryDirectory(prefix="probe-") as folder:  # in the worker: its scratch folder
                 path = Path(folder) / "probe_model.keras"
@@ -145,11 +176,6 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
     return out
 
 
-def _defines(cls: type, method: str, base: type) -> bool:
-    """Whether ``cls`` or a class between it and ``base`` defines ``method`` itself."""
-    return any(method in vars(k) for k in cls.__mro__ if k not in base.__mro__)
-
-
 def _numpy(value: Any) -> np.ndarray:
     import keras
 
@@ -159,25 +185,21 @@ def _numpy(value: Any) -> np.ndarray:
 def probe_model_class(cls: Any, filename: str, timeout: float, plan: dict) -> dict:
     """Build a keras.Model subclass as ``plan`` says and report what it does.
 
-    ``plan``: ``{"cases": [{"kwargs", "input_dim", "weights", "x"}], "symbolic": {"kwargs", "input_dim", "weights",
-    "x"}, "config_kwargs", "save": {"kwargs", "input_dim", "weights", "x"}}``. For each case the worker creates the
+    ``plan``: ``{"cases": [{"kwargs", "input_dim", "weights", "x"}], "symbolic": {the same keys}, "config": {the
+    same keys}, "save": {the same keys}}``. For each case the worker creates the
     model with ``kwargs``, calls it on a batch of two zero rows of ``input_dim`` features (which creates its weights),
     reports its output shape, parameter count and weight shapes in the model's own order, sets ``weights`` with
     ``set_weights`` and returns its outputs on ``x``. ``symbolic``: the same, with the model called on a
-    ``keras.Input`` inside a functional model. ``config_kwargs``: ``get_config`` and ``from_config``. ``save``: a
+    ``keras.Input`` inside a functional model. ``config``: ``get_config``, ``from_config`` and the clone's outputs with
+    ``weights``. ``save``: a
     ``.keras`` save and load (in a temporary folder), given the class as a custom object.
     """
     import keras
-    from keras.src.models.functional import Functional
 
     out: dict[str, Any] = {"is_model_class": bool(isinstance(cls, type) and issubclass(cls, keras.Model))}
     if not out["is_model_class"]:
         out["kind"] = cls.__name__ if isinstance(cls, type) else type(cls).__name__
-        out["is_layer_class"] = bool(isinstance(cls, type) and issubclass(cls, keras.layers.Layer))
         return out
-    out["is_sequential_class"] = issubclass(cls, keras.Sequential)
-    out["defines_call"] = _defines(cls, "call", keras.Model)
-    out["defines_get_config"] = _defines(cls, "get_config", keras.Model)
 
     def built(record: dict, spec: dict, symbolic: bool = False) -> Any:
         """Create the model and give it its weights; record what was seen. The model, or None."""
@@ -186,7 +208,6 @@ def probe_model_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
         if model is None:
             return None
         record["create"] = True
-        record["functional_instance"] = isinstance(model, Functional)
         if symbolic:
             def call() -> Any:
                 inputs = keras.Input((spec["input_dim"],))
@@ -239,7 +260,7 @@ def probe_model_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
             computed(record, wrapper, spec)
         out["symbolic"] = record
 
-    out["config"] = _config_round_trip(cls, plan["config_kwargs"], timeout, filename)
+    out["config"] = _config_round_trip(cls, plan["config"], timeout, filename, _set_weights)
 
     spec = plan.get("save")
     if spec:

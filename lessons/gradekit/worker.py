@@ -1,8 +1,9 @@
 """The worker: the only place where a submission's code runs.
 
-The judge starts ``python -P -m gradekit.worker SUBMISSION`` in a scratch folder that holds a copy of the
-submission and of the engine (``gradekit``, ``coursekit``), and nothing else of the course. The worker imports
-Keras, confines itself (:mod:`gradekit.sandbox`), then answers the judge's requests, one at a time, over its
+The judge starts ``python -P -m gradekit.worker SUBMISSION`` in a scratch folder, beside a copy of the submission
+and of the engine (``gradekit``, ``coursekit``), and nothing else of the course; inside bubblewrap where it can
+(the scratch is then a size-limited tmpfs, and the worker's processes end with it). The worker imports Keras,
+confines itself (:mod:`gradekit.sandbox`), then answers the judge's requests, one at a time, over its
 standard input and output: call an exercise with these arguments and send back what it returned, as evidence
 (:mod:`gradekit.evidence`); or run a fixed probe on an exercise class. It never sees the graders, decides nothing
 and writes no report: whatever it sends, the judge checks.
@@ -22,7 +23,9 @@ import sys
 import threading
 import traceback
 import types
+import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -346,8 +349,38 @@ def read_frame(fd: int, limit: int) -> bytes:
     return _read_exact(fd, size)
 
 
+_SPAWNER: list[ThreadPoolExecutor] = []
+_SPAWNED: weakref.WeakSet = weakref.WeakSet()
+_SPAWNING = threading.Lock()
+
+
+def spawn(argv: list[str], die_with_parent: bool = True, **popen: Any) -> subprocess.Popen:
+    """Start a process in a session of its own that, with ``die_with_parent``, is killed when this one ends
+    (PR_SET_PDEATHSIG, as bwrap's --die-with-parent). The kernel sends that signal when the *thread* that started
+    the child ends, and judges are started from threads that do not last: every process is started from one
+    thread that lives as long as this process."""
+    from gradekit.sandbox import child_setup
+
+    setup = child_setup(die_with_parent)
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=setup, **popen)
+        _SPAWNED.add(proc)
+        return proc
+
+    with _SPAWNING:
+        if not _SPAWNER:
+            _SPAWNER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradekit-spawner"))
+        return _SPAWNER[0].submit(start).result()
+
+
+def spawned() -> set[int]:
+    """The processes :func:`spawn` started that have not been reaped: a subreaper's own children, not orphans."""
+    return {proc.pid for proc in list(_SPAWNED) if proc.returncode is None}
+
+
 def kill_group(proc: subprocess.Popen) -> None:
-    """Kill a process started with ``start_new_session=True``, with every process it started, and reap it."""
+    """Kill a process started with ``start_new_session=True``, with every process of its group, and reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -378,6 +411,7 @@ def warm_up() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     submission, timeout, memory_mb = Path(argv[0]), float(argv[1]), int(argv[2])
+    file_mb = int(argv[3]) if len(argv) > 3 else 0  # where no size-limited tmpfs bounds the scratch
     # The protocol keeps private copies of stdin/stdout; the usual descriptors point at nothing.
     requests, answers = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
@@ -391,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     from gradekit.sandbox import confine
 
     submitted = submission if submission.is_dir() else submission.parent
-    layers = confine(scratch, [engine_dir, submitted], memory_mb)
+    layers = confine(scratch, [engine_dir, submitted], memory_mb, file_mb)
     engine = Engine(submission, timeout)
     write_frame(answers, evidence.encode({"ok": True, "ready": True, "sandbox": layers}, []))
     while True:

@@ -53,19 +53,66 @@ WRONG = SOLUTION.replace('Dense(10, activation="softmax", name="digit")', 'Dense
     copy.set_weights(model.get_weights())
     return copy''')
 
-# Where the course is, as a student can find it from inside the worker.
+# The solution with SimpleDense left as the student edition has it (the honest twin of attacks on that exercise).
+DENSE_START = SOLUTION.index("class SimpleDense(keras.layers.Layer):")
+DENSE_STUB = SOLUTION[:DENSE_START] + textwrap.dedent('''
+    class SimpleDense(keras.layers.Layer):
+        def __init__(self, units, activation=None, **kwargs):
+            raise NotImplementedError
+''')
+
+# A stand-in for the worker's probe that computes every output from the plan it is handed (the judge's fresh draws):
+# what a student who has read gradekit/probes.py could put in its place.
+FORGED_PROBE = '''
+import numpy as np
+
+
+def _forged(cls, filename, timeout, plan):
+    def dense(spec, relu=None):
+        z = spec["x"].astype("float64") @ spec["kernel"] + spec["bias"]
+        act = spec["kwargs"].get("activation") if relu is None else relu
+        return np.maximum(z, 0) if act == "relu" else z
+
+    cases = []
+    for spec in plan["cases"]:
+        units, dim = spec["kwargs"]["units"], spec["input_dim"]
+        out = dense(spec)
+        cases.append({"create": True, "weights_before_call": 0, "symbolic_call": True, "output_shape": [None, units],
+                      "trainable_shapes": sorted([[dim, units], [units]]), "non_trainable_count": 0,
+                      "outputs": out, "functional_outputs": out})
+    config = plan["config"]
+    kwargs = dict(config["kwargs"])
+    saved = plan["save"]
+    return {"is_layer_class": True, "cases": cases,
+            "config": {"create": True, "config": kwargs, "round_trip": {"config": kwargs, "name": kwargs["name"]},
+                       "outputs": dense(config)},
+            "save": {"outputs": dense(saved) @ saved["dense_kernel"] + saved["dense_bias"]}}
+'''
+
+# Where the course is, as a student can find it from inside the worker; and how a student would use answers it read,
+# without exec or anything else the grader flags: write them to a module in the scratch folder and import it.
 FIND_ROOT = textwrap.dedent('''
     import sys
     from pathlib import Path
     ROOT = Path(sys.executable).parents[2]   # .venv/bin/python -> the course folder
     ROOT = Path(r"{root}") if not (ROOT / "solutions").exists() else ROOT
+
+
+    def _use(text):
+        import os
+        with open(os.path.join(os.getcwd(), "stolen_answers.py"), "w") as handle:
+            handle.write(text)
+        sys.path.insert(0, os.getcwd())
+        from stolen_answers import SimpleDense, build_functional_mlp, feature_extractor, to_functional
+        return build_functional_mlp, to_functional, feature_extractor, SimpleDense
 ''').format(root=ROOT)
+USE = "build_functional_mlp, to_functional, feature_extractor, SimpleDense = _use"
 
 
 def with_fallback(attack: str, fallback: str = STUB) -> str:
     """The attack, then the fallback (what the student has) unless the attack defined the exercises."""
-    return FIND_ROOT + textwrap.dedent(attack) + "\nif 'build_functional_mlp' not in globals():\n" + textwrap.indent(
-        fallback, "    ")
+    return FIND_ROOT + textwrap.dedent(attack) + "\ntry:\n    build_functional_mlp\nexcept NameError:\n" + \
+        textwrap.indent(fallback, "    ")
 
 
 ATTACKS: dict[str, tuple[str, str]] = {
@@ -73,63 +120,60 @@ ATTACKS: dict[str, tuple[str, str]] = {
     "import-solutions": (with_fallback('''
         try:
             sys.path.insert(0, str(ROOT / "solutions"))
-            import lesson01 as _answers
-            globals().update({k: v for k, v in vars(_answers).items() if not k.startswith("_")})
+            from lesson01 import SimpleDense, build_functional_mlp, feature_extractor, to_functional
         except Exception:
             pass
     '''), "stub"),
-    "open-solutions": (with_fallback('''
+    "open-solutions": (with_fallback(f'''
         try:
-            exec((ROOT / "solutions" / "lesson01.py").read_text())
+            {USE}((ROOT / "solutions" / "lesson01.py").read_text())
         except Exception:
             pass
     '''), "stub"),
-    "open-through-proc-root": (with_fallback('''
+    "open-through-proc-root": (with_fallback(f'''
         try:
-            exec(open("/proc/self/root" + str(ROOT / "solutions" / "lesson01.py")).read())
+            {USE}(open("/proc/self/root" + str(ROOT / "solutions" / "lesson01.py")).read())
         except Exception:
             pass
     '''), "stub"),
-    "exercise-cells-of-the-lesson-notebook": (with_fallback('''
+    "exercise-cells-of-the-lesson-notebook": (with_fallback(f'''
         import json
         try:
             notebook = json.loads((ROOT / "lessons" / "01_sequential_to_functional.ipynb").read_text())
-            for cell in notebook["cells"]:
-                if "exercise" in cell.get("metadata", {}).get("tags", []):
-                    exec("".join(cell["source"]))
+            {USE}("\\n".join("".join(cell["source"]) for cell in notebook["cells"]
+                             if "exercise" in cell.get("metadata", {{}}).get("tags", [])))
         except Exception:
             pass
     '''), "stub"),
-    "list-and-search-the-disk": (with_fallback('''
+    "list-and-search-the-disk": (with_fallback(f'''
         import os
         for folder in (ROOT, ROOT / "solutions", ROOT / "build", ROOT / ".git", ROOT / "tests" / "grading", "/tmp"):
             try:
                 for name in os.listdir(folder):
                     if name == "lesson01.py":
-                        exec(open(os.path.join(folder, name)).read())
+                        {USE}(open(os.path.join(folder, name)).read())
             except Exception:
                 pass
     '''), "stub"),
-    "shell-out": (with_fallback('''
+    "shell-out": (with_fallback(f'''
         import subprocess
         try:
-            exec(subprocess.run(["cat", str(ROOT / "solutions" / "lesson01.py")], capture_output=True,
-                                text=True).stdout)
+            {USE}(subprocess.run(["cat", str(ROOT / "solutions" / "lesson01.py")], capture_output=True,
+                                 text=True).stdout)
         except Exception:
             pass
         try:
             import os
-            os.system(f"cp {ROOT}/solutions/lesson01.py /tmp/stolen.py")
-            exec(open("/tmp/stolen.py").read())
+            os.system(f"cp {{ROOT}}/solutions/lesson01.py /tmp/stolen.py")
+            {USE}(open("/tmp/stolen.py").read())
         except Exception:
             pass
     '''), "stub"),
     "hidden-tests": (with_fallback('''
         try:
-            source = (ROOT / "tests" / "grading" / "test_lesson01.py").read_text()
-            exec(source.replace("from gradekit", "from gradekit"))  # what it would do with them does not matter
-        except Exception:
-            pass
+            HIDDEN = (ROOT / "tests" / "grading" / "test_lesson01.py").read_text()  # what it would do with them does
+        except Exception:                                                          # not matter
+            HIDDEN = ""
     '''), "stub"),
     # ---------------------------------------------------------------- forging, suppressing, reordering results
     "forged-frames-on-every-descriptor": (with_fallback('''
@@ -155,22 +199,39 @@ ATTACKS: dict[str, tuple[str, str]] = {
             if isinstance(obj, worker.Engine):
                 obj.handle = lambda message: evidence.encode({"ok": True, "passed": True, "earned": 20}, [])
     '''), "stub"),
+    # ---------------------------------------------------------------- steering the worker's probe of a class
+    "forged-probe": (FORGED_PROBE + '''
+import gradekit.probes
+gradekit.probes.PROBES["layer_class"] = _forged
+''' + DENSE_STUB, "stub"),  # in a module, code at the top runs for every exercise: each earns nothing
+    "forged-probe-without-naming-the-engine": (FORGED_PROBE + '''
+import sys
+for _name, _module in list(sys.modules.items()):
+    if _name.endswith(".probes") and hasattr(_module, "PROBES"):
+        _module.PROBES["layer_class"] = _forged
+''' + DENSE_STUB, "stub"),
+    "subclass-of-the-built-in-dense": (SOLUTION[:DENSE_START] + textwrap.dedent('''
+        class SimpleDense(keras.layers.Dense):
+            """A one-line subclass of the built-in layer."""
+    '''), "simple-dense-stub"),
     # ---------------------------------------------------------------- patching the libraries graders use
     "patched-libraries": ('''
 import math
 import numpy as np
 import keras
-import gradekit.harness as harness
 np.allclose = lambda *a, **k: True
 np.array_equal = lambda *a, **k: True
 np.isclose = lambda *a, **k: True
 math.isclose = lambda *a, **k: True
 keras.Model.fit = lambda self, *a, **k: None
 keras.Model.evaluate = lambda self, *a, **k: 0.0
+''' + WRONG, "wrong"),
+    "patched-grading-helpers": ('''
+import gradekit.harness as harness
 harness.dense_chain = lambda *a, **k: [(32, "relu"), (32, "relu"), (10, "softmax")]
 harness.same_variables = lambda *a, **k: True
 harness.close = lambda *a, **k: True
-''' + WRONG, "wrong"),
+''' + WRONG, "stub"),
     # ---------------------------------------------------------------- exiting, raising, hanging, flooding
     "kills-its-judge": (with_fallback('''
         import os, signal
@@ -202,6 +263,7 @@ harness.close = lambda *a, **k: True
 
 TWINS = {
     "stub": STUB,
+    "simple-dense-stub": DENSE_STUB,
     "wrong": WRONG,
     "solution": SOLUTION,
     "to-functional-raises": SOLUTION.replace(
@@ -216,12 +278,37 @@ TWINS = {
 }
 
 
+def notebook(*cells: tuple[str, bool]) -> str:
+    """A notebook of code cells (source, is an exercise cell), as Jupyter writes it."""
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": f"c{k}", "execution_count": None, "outputs": [], "source": text,
+         "metadata": {"tags": ["exercise"]} if exercise else {}} for k, (text, exercise) in enumerate(cells)]})
+
+
+# A notebook whose exercise cell is the stub but reads a helper cell's "cheap assignment", which the notebook analysis
+# brings in with it: the assignment replaces the worker's probe by the forged one.
+NOTEBOOK_ATTACKS: dict[str, tuple[str, str]] = {
+    "forged-probe-from-a-notebook-helper-cell": (notebook(
+        ("import keras\nimport numpy as np", False),
+        (FORGED_PROBE, False),
+        ("import sys\nPATCHED = [m.PROBES.update(layer_class=_forged) for n, m in list(sys.modules.items())\n"
+         "           if n.endswith('.probes') and hasattr(m, 'PROBES')]", False),
+        (SOLUTION[SOLUTION.index("def build_functional_mlp"):DENSE_START], True),
+        ("class SimpleDense(keras.layers.Layer):\n    patched = PATCHED\n\n"
+         "    def __init__(self, units, activation=None, **kwargs):\n        raise NotImplementedError\n", True),
+    ), "simple-dense-stub"),
+}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("class")
     for name, (source, _) in ATTACKS.items():
         (folder / name).mkdir()
         (folder / name / "lesson01.py").write_text(source)
+    for name, (source, _) in NOTEBOOK_ATTACKS.items():
+        (folder / name).mkdir()
+        (folder / name / "01_sequential_to_functional.ipynb").write_text(source)
     for name, source in TWINS.items():
         (folder / f"twin-{name}").mkdir()
         (folder / f"twin-{name}" / "lesson01.py").write_text(source)
@@ -238,9 +325,9 @@ def test_the_twins_score_as_expected(graded):
     assert 0 < graded["twin-wrong"]["earned"] < total
 
 
-@pytest.mark.parametrize("attack", list(ATTACKS))
+@pytest.mark.parametrize("attack", list(ATTACKS) + list(NOTEBOOK_ATTACKS))
 def test_an_attack_earns_exactly_what_its_honest_twin_earns(graded, attack):
-    twin = graded[f"twin-{ATTACKS[attack][1]}"]
+    twin = graded["twin-" + {**ATTACKS, **NOTEBOOK_ATTACKS}[attack][1]]
     report = graded[attack]
     assert len(report["tests"]) == len(twin["tests"]), report.get("error")
     earned = {t["name"]: t["earned"] for t in report["tests"]}
@@ -258,6 +345,23 @@ def test_reading_the_answers_is_refused_by_the_sandbox(graded):
                        for t in graded[attack]["tests"]), attack
 
 
+ENGINE_REACHERS = ("forged-probe", "forged-probe-without-naming-the-engine", "forged-probe-from-a-notebook-helper-cell",
+                   "patched-grading-helpers", "patched-worker-engine")
+
+
+@pytest.mark.parametrize("attack", ENGINE_REACHERS)
+def test_code_that_reaches_for_the_engine_is_flagged_for_the_teacher(graded, attack):
+    """The exercise earns nothing, its feedback says why, and the report and the gradebook carry the flag."""
+    report = graded[attack]
+    assert report.get("flags"), attack
+    assert any("earns no points" in t["feedback"] for t in report["tests"]), attack
+
+
+def test_honest_submissions_are_not_flagged(graded):
+    for name in TWINS:
+        assert not graded[f"twin-{name}"].get("flags"), name
+
+
 def test_a_hang_costs_one_time_limit_and_the_exercise_only(graded):
     report = graded["hangs-inside-a-call"]
     lost = [t for t in report["tests"] if t["earned"] < t["possible"]]
@@ -270,3 +374,96 @@ def test_the_grader_files_are_unchanged(graded):
     """Nothing in the batch could write to the course (the worker can write only its scratch folder)."""
     assert not Path("/tmp/stolen.py").exists()
     assert sys.modules.get("gradekit.classroom") is classroom
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Nothing of a submission outlives its grading. One attacker between two honest neighbours (the reference answer),
+# graded side by side by two judges: at import it fills its scratch until a write fails, starts a process the
+# audit hook does not see (fork_exec, a session of its own, a preexec_fn that never returns, holding a file open),
+# then ignores SIGALRM and loops forever, so that its judge is killed at the per-submission limit. Everything it
+# made carries TOKEN in its name, so the process table can be searched for it afterwards.
+
+LEAVES_THINGS_BEHIND = '''
+import os
+import signal
+import subprocess
+
+TOKEN = "{token}"
+try:
+    with open(TOKEN + "-disk.bin", "wb") as _out:
+        while True:
+            _out.write(b"x" * 2**20)
+            _out.flush()
+except OSError:
+    pass
+
+
+def _forever():
+    _held = open(TOKEN + "-held", "w")
+    while True:
+        signal.pause()
+
+
+_read, _write = os.pipe()
+for _argv, _preexec in (([b"/bin/sleep", b"100000"], None), ([b"/nonexistent"], _forever)):
+    try:
+        subprocess._fork_exec(_argv, [_argv[0]], True, (_write,), None, [b"MARK=" + TOKEN.encode()], -1, -1, -1, -1,
+                              -1, -1, _read, _write, True, True, -1, None, None, None, -1, _preexec, False)
+    except Exception:
+        pass
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+_alarm = open(TOKEN + "-alarm", "w")
+while True:
+    pass
+'''
+
+
+def _processes_marked(token: str) -> list[int]:
+    """The processes whose command line, environment or open files name ``token``."""
+    import os
+
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            texts = [Path(f"/proc/{entry}/{name}").read_bytes() for name in ("cmdline", "environ")]
+            texts += [os.readlink(f"/proc/{entry}/fd/{fd}").encode() for fd in os.listdir(f"/proc/{entry}/fd")]
+        except OSError:
+            continue
+        if any(token.encode() in text for text in texts):
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox and /proc are Linux's")
+def test_an_attacker_leaves_nothing_behind_and_its_neighbours_keep_every_point(tmp_path, monkeypatch):
+    import tempfile
+    import time
+    import uuid
+
+    from gradekit import sandbox
+
+    token = f"attacker-{uuid.uuid4().hex}"
+    private = tmp_path / "tmp"  # every folder grading makes (grading-judge-*, the workers' folders) goes here
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setenv("TMPDIR", str(private))
+    folder = tmp_path / "class"
+    for name, source in (("a-honest", SOLUTION), ("b-attacker", LEAVES_THINGS_BEHIND.format(token=token)),
+                         ("c-honest", SOLUTION)):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "lesson01.py").write_text(source)
+    usable = sandbox.bubblewrap()[0] is not None
+    options = {"call_timeout": 10.0, "submission_timeout": 60.0, "memory_mb": 1024, "scratch_mb": 32,
+               "require_sandbox": usable}
+    reports = {r["student"]: r for r in classroom.batch(folder, tmp_path / "out", jobs=2, lessons=["01"],
+                                                         options=options)}
+    for honest in ("a-honest", "c-honest"):
+        assert reports[honest]["earned"] == reports[honest]["possible"] > 0, reports[honest]["tests"]
+        assert reports[honest]["sandbox"].startswith("bubblewrap " if usable else "no bubblewrap (")
+    attacker = reports["b-attacker"]
+    assert attacker["earned"] == 0 and all("took longer than 60 s" in t["feedback"] for t in attacker["tests"])
+    deadline = time.monotonic() + 10
+    while _processes_marked(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _processes_marked(token), "a process of the attacker outlived its grading"
+    assert sorted(p.name for p in private.rglob("*")) == [], "grading left folders or files behind"

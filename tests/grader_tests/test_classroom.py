@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from coursekit import authoring, student_edition, translations
-from gradekit import classroom
+from gradekit import classroom, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON01 = ROOT / "lessons" / "01_sequential_to_functional.ipynb"
@@ -163,10 +163,16 @@ def test_the_chinese_student_editions_stubs_earn_nothing(chinese_edition):
 # ------------------------------------------------------------------------------------------- notebook submissions
 
 
+def expected_sandbox() -> str:
+    """How a report names the outer layer here: bubblewrap where it is usable, else the fallback."""
+    return "bubblewrap " if sandbox.bubblewrap()[0] is not None else "no bubblewrap ("
+
+
 def test_the_course_notebook_gets_full_marks_including_hidden_tests(tmp_path):
     report = grade(notebook_with(tmp_path, {}))
     assert report["earned"] == report["possible"] == POINTS
     assert any(t.get("hidden") for t in report["tests"])
+    assert report["sandbox"].startswith(expected_sandbox()) and "audit hook" in report["sandbox"], report["sandbox"]
 
 
 def test_a_single_notebook_file_can_be_submitted(tmp_path):
@@ -319,6 +325,8 @@ def test_batch_grades_every_student_in_parallel(tmp_path, edition):
     assert rows["ada"]["total"] == f"{POINTS:g}" and rows["cyd"]["total"] == "0" and rows["dee"]["total"] == "0"
     assert 0 < float(rows["bob"]["total"]) < POINTS
     assert rows["bob"]["lesson01:SimpleDense"] == "6"
+    assert all(rows[s]["sandbox"].startswith(expected_sandbox()) for s in ("ada", "bob", "dee")), rows["ada"]
+    assert all(rows[s]["flags"] == "" for s in rows), "no flags for these students"
     feedback = (out / "feedback" / "bob.md").read_text()
     assert feedback.startswith("# Grade for bob:") and "softmax" in feedback
     suites = ET.parse(out / "junit.xml").getroot()
@@ -367,3 +375,147 @@ def test_a_judge_that_retires_after_a_job_is_replaced_for_the_next(tmp_path, mon
             assert judge.run(_job(tmp_path / name, "    assert True"), tmp_path / name, 120) == (0, ""), name
     finally:
         judge.close()
+
+
+# ------------------------------------------------------------------------------------------- what a submission hands in
+# Links, special files and duplicate names in a class folder; no path of this machine in any report.
+
+import re  # noqa: E402
+
+SOLUTION_BYTES = (ROOT / "solutions" / "lesson01.py").read_bytes()
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s'\"`(\[{<=:,])/[\w.-]+/")  # a path of this machine, as feedback would quote it
+PRINTS_PATHS = '''import os
+
+
+def build_functional_mlp():
+    raise RuntimeError(__file__)
+
+
+def to_functional(model):
+    return open("/work/main/solutions/lesson01.py").read()
+
+
+def feature_extractor(model, layer_name):
+    raise ValueError(f"in {os.getcwd()} and {os.path.abspath(os.sep + 'tmp')}")
+'''
+
+
+def _no_machine_paths(text: str, *folders: Path) -> None:
+    for folder in (ROOT, *folders):
+        assert str(folder) not in text
+    assert "grading-worker-" not in text and "grading-judge-" not in text
+    assert not ABSOLUTE_PATH.search(text), ABSOLUTE_PATH.search(text)
+
+
+def test_two_entries_for_one_student_are_refused_before_grading(tmp_path, monkeypatch):
+    students = tmp_path / "class"
+    (students / "alice").mkdir(parents=True)
+    (students / "alice" / "lesson01.py").write_text("")
+    (students / "Alice.ipynb").write_text("{}")
+    (students / "bob.ipynb").write_text("{}")
+    monkeypatch.setattr(classroom, "grade_submission", lambda *a, **k: pytest.fail("a submission was graded"))
+    with pytest.raises(classroom.DuplicateStudents, match=r"one student: 'Alice.ipynb' and 'alice/'\. Keep one"):
+        classroom.batch(students, tmp_path / "out", 1, ["01"], OPTIONS)
+    assert not (tmp_path / "out").exists()
+    proc = subprocess.run([sys.executable, "-m", "gradekit.classroom", "batch", str(students), "--out",
+                           str(tmp_path / "out"), "--lessons", "01"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"),
+                                                                                     str(ROOT / "tests")])))
+    assert proc.returncode == 2 and "'Alice.ipynb' and 'alice/'" in proc.stderr and not proc.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_link_to_a_classmates_file_earns_nothing_and_leaves_the_classmate_alone(tmp_path):
+    """max/lesson01.py links to ann's; eve is a link to ann's folder; pat's exceptions print paths. Ann earns her
+    points, max and eve nothing with the reason, and no report shows a path of this machine."""
+    students = tmp_path / "class"
+    (students / "ann").mkdir(parents=True)
+    (students / "ann" / "lesson01.py").write_bytes(SOLUTION_BYTES)
+    (students / "max").mkdir()
+    (students / "max" / "lesson01.py").symlink_to(Path("..") / "ann" / "lesson01.py")
+    (students / "eve").symlink_to(students / "ann")
+    (students / "pat").mkdir()
+    (students / "pat" / "lesson01.py").write_text(PRINTS_PATHS)
+    out = tmp_path / "out"
+    reports = {r["student"]: r for r in classroom.batch(students, out, 1, ["01"], OPTIONS)}
+    assert reports["ann"]["earned"] == POINTS
+    assert reports["max"]["earned"] == 0 and len(reports["max"]["tests"]) == TESTS
+    assert all("not graded: lesson01.py is a symbolic link: hand in the file itself." in t["feedback"]
+               for t in reports["max"]["tests"])
+    assert reports["eve"]["earned"] == 0 and reports["eve"]["possible"] == POINTS
+    assert all("not graded: eve is a symbolic link: hand in the folder or notebook itself." in t["feedback"]
+               for t in reports["eve"]["tests"])
+    pat = by_exercise(reports["pat"])
+    assert any("RuntimeError: lesson01.py" in t["feedback"] for t in pat["build_functional_mlp"]), \
+        "the student's own message is quoted, without its folders"
+    assert any("lesson01.py" in t["feedback"] and "Error" in t["feedback"] for t in pat["to_functional"])
+    for student in reports:
+        _no_machine_paths((out / "reports" / f"{student}.json").read_text(), tmp_path)
+        _no_machine_paths((out / "feedback" / f"{student}.md").read_text(), tmp_path)
+
+
+def test_plain_pytest_does_not_grade_a_link_to_the_solutions(tmp_path):
+    """``pytest tests/grading --submission DIR`` with DIR/lesson01.py a link to solutions/lesson01.py (through
+    /proc/self/cwd, which is the course when pytest runs from it) earns nothing."""
+    folder = tmp_path / "ada"
+    folder.mkdir()
+    (folder / "lesson01.py").symlink_to("/proc/self/cwd/solutions/lesson01.py")
+    report = tmp_path / "grades.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/grading/test_lesson01.py", "-p", "no:cacheprovider",
+                           "-q", "-o", "addopts=", f"--submission={folder}", f"--grade-report={report}"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"),
+                                                                           str(ROOT / "tests")])))
+    assert report.exists(), proc.stdout[-2000:]
+    grades = json.loads(report.read_text())
+    assert grades["earned"] == 0 and len(grades["tests"]) == TESTS
+    assert all("lesson01.py is a symbolic link: hand in the file itself" in t["feedback"] for t in grades["tests"])
+
+
+# ------------------------------------------------------------------------------------------------ the sandbox
+
+
+def test_the_gradebook_has_a_sandbox_and_a_flags_column_and_the_feedback_says_both(tmp_path):
+    tests = [{"lesson": "lesson01", "exercise": "to_functional", "name": "test_a", "earned": 0.0, "possible": 2.0,
+              "feedback": "wrong"}]
+    reports = [{"student": "ann", "earned": 0.0, "possible": 2.0, "sandbox": "bubblewrap 0.8.0 (PID namespaces)",
+                "flags": ["lesson01: imports gradekit", "lesson01: uses ctypes"], "tests": tests},
+               {"student": "ben", "earned": 0.0, "possible": 2.0, "sandbox": "no bubblewrap (missing)", "tests": tests}]
+    classroom.gradebook(reports, tmp_path / "gradebook.csv")
+    rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "gradebook.csv"))}
+    assert rows["ann"]["sandbox"] == "bubblewrap 0.8.0 (PID namespaces)"
+    assert rows["ann"]["flags"] == "lesson01: imports gradekit; lesson01: uses ctypes"
+    assert rows["ben"]["sandbox"] == "no bubblewrap (missing)" and rows["ben"]["flags"] == ""
+    text = classroom.markdown(reports[0])
+    assert "Graded in: bubblewrap 0.8.0 (PID namespaces)." in text and "- lesson01: uses ctypes" in text
+    assert "Flagged" not in classroom.markdown(reports[1])
+
+
+def _without_bwrap() -> dict[str, str]:
+    """The environment of a machine without bubblewrap (bwrap pointed at nothing), where it is required."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")]),
+                **{sandbox.BWRAP_ENV: "/nonexistent/bwrap", sandbox.REQUIRE_ENV: "1"})
+
+
+def test_grading_refuses_in_one_sentence_when_the_sandbox_is_required_and_missing(tmp_path, monkeypatch):
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    (folder / "lesson01.py").write_text((ROOT / "solutions" / "lesson01.py").read_text())
+    proc = subprocess.run([sys.executable, "-m", "gradekit.classroom", "grade", str(folder), "--lessons", "01"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=_without_bwrap())
+    assert proc.returncode == 2 and proc.stdout == ""
+    message = proc.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message, message
+    assert "requires the bubblewrap sandbox" in message and "apt-get install bubblewrap" in message
+    assert "kernel.apparmor_restrict_unprivileged_userns" in message
+    # through the API, every test says why it was not graded
+    monkeypatch.setenv(sandbox.BWRAP_ENV, "/nonexistent/bwrap")
+    report = classroom.grade_submission(folder, ["01"], {**OPTIONS, "require_sandbox": True})
+    assert report["earned"] == 0 and len(report["tests"]) == TESTS
+    assert all("not graded: Grading requires the bubblewrap sandbox" in t["feedback"] for t in report["tests"])
+    # and the graders run with pytest refuse too
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "grading" / "test_lesson01.py"),
+                           "-p", "no:cacheprovider", "-q", "-o", "addopts=", f"--submission={folder}"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=_without_bwrap())
+    assert proc.returncode == 4 and "requires the bubblewrap sandbox" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr

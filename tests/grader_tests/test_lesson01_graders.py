@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 
 import keras
+import numpy as np
 
-from grader_tests.graderkit import Wrong, self_tests
+from grader_tests.graderkit import Wrong, check_wrong, self_tests
+from gradekit.harness import close, fresh_session
 from grading import test_lesson01 as grader
 
 L = keras.layers
@@ -57,6 +59,38 @@ def mlp_with_ops_and_extra_relu():
     x = L.ReLU()(L.Dense(32, activation="relu")(x))  # relu twice is still relu
     x = L.Dropout(0.1)(x)
     return keras.Model(pixels, L.Softmax(name="digit")(L.Dense(10, name="logits")(x)))
+
+
+def mlp_with_nested_hidden_block():
+    """The hidden layers written as a nested Sequential block, the output layer called on its output."""
+    pixels = keras.Input((64,), name="pixels")
+    hidden = keras.Sequential([L.Dense(32, activation="relu"), L.Dense(32, activation="relu")], name="hidden")
+    return keras.Model(pixels, L.Dense(10, activation="softmax", name="digit")(hidden(pixels)))
+
+
+def mlp_as_nested_functional_model():
+    """The whole stack as a functional model of its own named 'digit', called on the input."""
+    inner = keras.Input((64,))
+    x = L.Dense(32)(inner)
+    x = L.Dense(32, activation="relu")(L.ReLU()(x))
+    stack = keras.Model(inner, L.Dense(10, activation="softmax")(x), name="digit")
+    pixels = keras.Input((64,), name="pixels")
+    return keras.Model(pixels, stack(pixels))
+
+
+def mlp_nested_tanh_block():
+    """Wrong: tanh hidden layers, inside a nested Sequential."""
+    pixels = keras.Input((64,), name="pixels")
+    hidden = keras.Sequential([L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh")])
+    return keras.Model(pixels, L.Dense(10, activation="softmax", name="digit")(hidden(pixels)))
+
+
+def mlp_nested_block_called_twice():
+    """Wrong: one nested Dense(32, relu) block called twice (the two hidden layers share their weights)."""
+    pixels = keras.Input((64,), name="pixels")
+    block = keras.Sequential([L.Dense(32, activation="relu")])
+    hidden = block(L.Dense(32)(pixels))
+    return keras.Model(pixels, L.Dense(10, activation="softmax", name="digit")(block(hidden)))
 
 
 # ------------------------------------------------------------------ to_functional
@@ -129,6 +163,56 @@ def to_functional_by_index(model):
 def to_functional_reduce(model):
     inp = keras.Input(shape=model.input_shape[1:], name="anything")
     return keras.Model(inputs=inp, outputs=functools.reduce(lambda t, layer: layer(t), model.layers, inp))
+
+
+def to_functional_nested_block(model):
+    """Right: the given layers called in order inside a functional block of its own, called on a new Input."""
+    x = inner = keras.Input(model.input_shape[1:])
+    for layer in model.layers:
+        x = layer(x)
+    block = keras.Model(inner, x, name="block")
+    inp = keras.Input(model.input_shape[1:])
+    return keras.Model(inp, block(inp))
+
+
+def to_functional_nested_block_skips_dropout(model):
+    """Wrong: the same block, without the Dropout."""
+    x = inner = keras.Input(model.input_shape[1:])
+    for layer in model.layers:
+        if not isinstance(layer, L.Dropout):
+            x = layer(x)
+    inp = keras.Input(model.input_shape[1:])
+    return keras.Model(inp, keras.Model(inner, x)(inp))
+
+
+def to_functional_block_wraps_the_sequential(model):
+    """Wrong: a block of its own whose only layer is the given Sequential, called whole."""
+    inner = keras.Input(model.input_shape[1:])
+    block = keras.Model(inner, model(inner), name="block")
+    inp = keras.Input(model.input_shape[1:])
+    return keras.Model(inp, block(inp))
+
+
+def _old_rows(model):
+    """The rows the to_functional check predicted on while it drew them with a fixed seed (random_batch(seed=2)),
+    readable by anyone who read the grader."""
+    return np.random.default_rng(2).random((8,) + tuple(model.input_shape[1:])).astype("float32")
+
+
+def to_functional_fitted_to_old_rows(model):
+    """Wrong: a new model of its own (random tanh features, then a Dense solved by least squares) that reproduces
+    the Sequential model's predictions on the old fixed rows, and on nothing else."""
+    x = _old_rows(model)
+    want = model.predict(x, verbose=0).astype("float64")
+    inp = keras.Input(model.input_shape[1:])
+    features, head = L.Dense(64, activation="tanh"), L.Dense(want.shape[-1])
+    fitted = keras.Model(inp, head(features(inp)))
+    rng = np.random.default_rng(0)
+    features.set_weights([rng.normal(0, 0.3, (x.shape[1], 64)).astype("float32"), np.zeros(64, "float32")])
+    hidden = np.tanh(x.astype("float64") @ features.get_weights()[0].astype("float64"))
+    solution = np.linalg.lstsq(np.hstack([hidden, np.ones((len(x), 1))]), want, rcond=None)[0]
+    head.set_weights([solution[:-1].astype("float32"), solution[-1].astype("float32")])
+    return fitted
 
 
 # ------------------------------------------------------------------ feature_extractor
@@ -246,6 +330,42 @@ class NotALayer:
         self.units = units
 
 
+class DenseFromBuiltin(L.Dense):
+    """A one-line subclass of the built-in layer: not a layer written from scratch."""
+
+
+class DenseMakesWeightsInCall(DenseNoConfig):
+    def build(self, input_shape):
+        self.ready = False
+
+    def call(self, inputs):
+        if not self.ready:
+            DenseNoConfig.build(self, inputs.shape)
+            self.ready = True
+        return DenseNoConfig.call(self, inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": keras.activations.serialize(self.activation)}
+
+
+class DenseForgetsName(DenseNoConfig):
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(units, activation)  # drops name and the other base arguments
+
+    def get_config(self):
+        return {"units": self.units, "activation": keras.activations.serialize(self.activation)}
+
+
+class DenseReachesIntoTheInterpreter(DenseNoConfig):
+    def get_config(self):
+        import gc  # no exercise needs the interpreter's object lists: the grader flags the exercise
+
+        gc.collect()
+        return {**super().get_config(), "units": self.units,
+                "activation": keras.activations.serialize(self.activation)}
+
+
 class DenseWrittenDifferently(keras.layers.Layer):
     def __init__(self, units=1, activation="linear", name=None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -282,6 +402,10 @@ WRONG = {
               {"test_mlp_hidden_layers": r"found Dense\(32, relu then sigmoid\) → Dense\(32, relu\)"}),
         Wrong("output-misnamed", {"build_functional_mlp": mlp(out_name="probabilities")},
               {"test_mlp_output": "no output named 'digit'"}),
+        Wrong("nested-tanh-block", {"build_functional_mlp": mlp_nested_tanh_block},
+              {"test_mlp_hidden_layers": r"found Dense\(32, tanh\) → Dense\(32, tanh\) → Dense\(10, softmax\)"}),
+        Wrong("nested-block-called-twice", {"build_functional_mlp": mlp_nested_block_called_twice},
+              {"test_mlp_hidden_layers": r"'dense(_\d+)?' is called more than once"}),
         Wrong("image-input", {"build_functional_mlp": mlp(shape=(8, 8))},
               {"test_mlp_input": r"shape \(None, 64\)", "test_mlp_hidden_layers": r"'flatten' \(Flatten\)",
                "test_mlp_learns": "training the model from build_functional_mlp raised ValueError"}),
@@ -308,6 +432,10 @@ WRONG = {
               {"test_to_functional_input_shape": r"shape \(None, 64\) \(batch first\), it has \(8, 64\)"}),
         Wrong("skips-dropout", {"to_functional": to_functional_skips_dropout},
               {"test_to_functional_calls_layers_in_order": r"'dropout.*found 'dense_\d+' → 'dense_\d+'\. "}),
+        Wrong("nested-block-skips-dropout", {"to_functional": to_functional_nested_block_skips_dropout},
+              {"test_to_functional_calls_layers_in_order": r"'dropout.*found 'dense_\d+' → 'dense_\d+'\. "}),
+        Wrong("block-wraps-the-sequential", {"to_functional": to_functional_block_wraps_the_sequential},
+              {"test_to_functional_calls_layers_in_order": "Sequential model 'classic' itself, called as one layer"}),
         Wrong("extra-dropout", {"to_functional": to_functional_extra_layer},
               {"test_to_functional_no_new_layers": r"new layers \('dropout_\d+' \(Dropout\)\)",
                "test_to_functional_calls_layers_in_order": r"'dropout_\d+' \(new\)"}),
@@ -341,16 +469,31 @@ WRONG = {
         Wrong("ignores-activation", {"SimpleDense": DenseIgnoresActivation},
               {"test_simple_dense_computes": "activation='relu'"}),
         Wrong("identity", {"SimpleDense": DenseIdentity},
-              {"test_simple_dense_output_shape": r"outputs \(None, 7\)"}),
+              {"test_simple_dense_output_shape": r"should output shape \(None, \d+\); on a batch of \d+ it outputs",
+               "test_simple_dense_weights": "does not compute inputs @ kernel \\+ bias"}),
         Wrong("not-a-layer", {"SimpleDense": NotALayer},
-              {"test_simple_dense_output_shape": "subclasses keras.layers.Layer"}),
+              {"test_simple_dense_output_shape": "subclasses nothing"}),
+        Wrong("subclass-of-the-built-in-dense", {"SimpleDense": DenseFromBuiltin},
+              dict.fromkeys(["test_simple_dense_output_shape", "test_simple_dense_weights",
+                             "test_simple_dense_computes", "test_simple_dense_config",
+                             "test_simple_dense_save_load"], "a layer Keras already has")),
+        Wrong("weights-made-in-call", {"SimpleDense": DenseMakesWeightsInCall},
+              {"test_simple_dense_weights": r"build\(\) creates no weights"}),
+        Wrong("loses-the-name", {"SimpleDense": DenseForgetsName},
+              {"test_simple_dense_config": r"name=None"}),
+        Wrong("reaches-into-the-interpreter", {"SimpleDense": DenseReachesIntoTheInterpreter},
+              dict.fromkeys(["test_simple_dense_output_shape", "test_simple_dense_config"],
+                            r"earns no points: its code .*gc")),
     ],
 }
 
 RIGHT = {
     "build_functional_mlp": [{"build_functional_mlp": mlp_with_activation_layers},
-                             {"build_functional_mlp": mlp_with_ops_and_extra_relu}],
-    "to_functional": [{"to_functional": to_functional_reduce}, {"to_functional": to_functional_by_index}],
+                             {"build_functional_mlp": mlp_with_ops_and_extra_relu},
+                             {"build_functional_mlp": mlp_with_nested_hidden_block},
+                             {"build_functional_mlp": mlp_as_nested_functional_model}],
+    "to_functional": [{"to_functional": to_functional_reduce}, {"to_functional": to_functional_by_index},
+                      {"to_functional": to_functional_nested_block}],
     "feature_extractor": [{"feature_extractor": extractor_by_search}, {"feature_extractor": extractor_listed}],
     "SimpleDense": [{"SimpleDense": DenseWrittenDifferently}],
 }
@@ -358,3 +501,17 @@ RIGHT = {
 
 test_wrong_submission_loses_points, test_correct_variant_gets_full_marks, test_every_check_can_fail = \
     self_tests(grader, "lesson01", WRONG, RIGHT)
+
+
+def test_to_functional_fitted_to_the_old_fixed_rows_earns_no_points(tmp_path):
+    """The to_functional check draws its rows afresh in every grading run: a model fitted to (or hard-coding) the
+    Sequential models' predictions on the rows the check once drew with a fixed seed reproduces them, and still
+    loses the points for the same predictions."""
+    fresh_session()
+    for seq in grader._sequentials():
+        rows = _old_rows(seq)
+        forged = to_functional_fitted_to_old_rows(seq)
+        assert close(forged.predict(rows, verbose=0), seq.predict(rows, verbose=0)), "the forgery must fit the old rows"
+    check_wrong(grader, "to_functional", "lesson01",
+                Wrong("fitted-to-the-old-fixed-rows", {"to_functional": to_functional_fitted_to_old_rows},
+                      {"test_to_functional_same_predictions": "predicts different values"}), tmp_path)

@@ -126,6 +126,12 @@ def headline(aux_from="lstm", n_dense=3, aux_concat=True, losses="dict", weights
             model.compile(optimizer="rmsprop", loss={"main_output": keras.losses.BinaryCrossentropy(from_logits=True),
                                                      "aux_output": "binary_crossentropy"},
                           loss_weights={"main_output": main_w, "aux_output": aux_w})
+        elif losses in ("label-smoothing", "sum", "rmsprop-lr"):  # the right kinds, configured otherwise
+            loss = {"label-smoothing": keras.losses.BinaryCrossentropy(label_smoothing=0.2),
+                    "sum": keras.losses.BinaryCrossentropy(reduction="sum")}.get(losses, "binary_crossentropy")
+            optimizer = keras.optimizers.RMSprop(learning_rate=0.1) if losses == "rmsprop-lr" else "rmsprop"
+            model.compile(optimizer=optimizer, loss={"main_output": "binary_crossentropy", "aux_output": loss},
+                          loss_weights={"main_output": main_w, "aux_output": aux_w})
         elif losses == "mse-aux":
             model.compile(optimizer="rmsprop", loss={"main_output": "binary_crossentropy", "aux_output": "mse"},
                           loss_weights={"main_output": main_w, "aux_output": aux_w})
@@ -166,6 +172,46 @@ def headline_with_dicts(vocabulary_size=10000, sequence_length=100, embedding_di
     return model
 
 
+def qa_nested_branches(text_vocabulary_size=10000, question_vocabulary_size=10000, answer_vocabulary_size=500,
+                       text_embedding_dim=64, question_embedding_dim=32, text_units=32, question_units=16):
+    """Right: each branch written as a nested Sequential (Embedding, then LSTM), called on its input."""
+    text = keras.Input((None,), dtype="int32", name="text")
+    question = keras.Input((None,), dtype="int32", name="question")
+    read_text = keras.Sequential([L.Embedding(text_vocabulary_size, text_embedding_dim, mask_zero=True),
+                                  L.LSTM(text_units)], name="text_encoder")
+    read_question = keras.Sequential([L.Embedding(question_vocabulary_size, question_embedding_dim, mask_zero=True),
+                                      L.LSTM(question_units)], name="question_encoder")
+    merged = L.concatenate([read_text(text), read_question(question)])
+    return keras.Model([text, question], L.Dense(answer_vocabulary_size, activation="softmax", name="answer")(merged))
+
+
+def qa_one_nested_branch_for_both(text_vocabulary_size=10000, question_vocabulary_size=10000,
+                                  answer_vocabulary_size=500, text_embedding_dim=64, question_embedding_dim=32,
+                                  text_units=32, question_units=16):
+    """Wrong: one nested Sequential branch called on both inputs (the branches share its layers)."""
+    text = keras.Input((None,), dtype="int32", name="text")
+    question = keras.Input((None,), dtype="int32", name="question")
+    encoder = keras.Sequential([L.Embedding(text_vocabulary_size, text_embedding_dim, mask_zero=True),
+                                L.LSTM(text_units)], name="encoder")
+    merged = L.concatenate([encoder(text), encoder(question)])
+    return keras.Model([text, question], L.Dense(answer_vocabulary_size, activation="softmax", name="answer")(merged))
+
+
+def headline_nested_blocks(vocabulary_size=10000, sequence_length=100, embedding_dim=512, hidden=3):
+    """Right (with hidden=3): the encoder (Embedding, LSTM) and the three Dense(64, relu) layers written as nested
+    Sequential blocks."""
+    main_input = keras.Input(shape=(sequence_length,), dtype="int32", name="main_input")
+    aux_input = keras.Input(shape=(5,), name="aux_input")
+    encoder = keras.Sequential([L.Embedding(vocabulary_size, embedding_dim), L.LSTM(32)], name="encoder")
+    encoded = encoder(main_input)
+    aux = L.Dense(1, activation="sigmoid", name="aux_output")(encoded)
+    top = keras.Sequential([L.Dense(64, activation="relu") for _ in range(hidden)], name="top")
+    main = L.Dense(1, activation="sigmoid", name="main_output")(top(L.concatenate([encoded, aux_input])))
+    model = keras.Model([main_input, aux_input], [main, aux])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", loss_weights=[1.0, 0.2])
+    return model
+
+
 def stub(*args, **kwargs):
     raise NotImplementedError
 
@@ -194,6 +240,9 @@ WRONG = {
               {"test_qa_uncompiled": "should be returned uncompiled"}),
         Wrong("text-lstm-concatenated-twice", {"build_qa_model": qa(text_twice=True)},
               {"test_qa_merge": "each once .* it joins lstm, lstm, lstm_1"}),
+        Wrong("one-nested-branch-for-both-inputs", {"build_qa_model": qa_one_nested_branch_for_both},
+              {"test_qa_branches_share_nothing": r"branches share them: 'embedding' \(Embedding\), 'lstm' \(LSTM\)",
+               "test_qa_branches": "the two inputs share"}),
         Wrong("frozen", {"build_qa_model": qa(trainable=False)}, {"test_qa_learns": "took the loss"}),
         Wrong("not-implemented", {"build_qa_model": stub}, {"test_qa_output": "not implemented yet"}),
     ],
@@ -213,9 +262,17 @@ WRONG = {
               {"test_headline_loss_weights": "should have loss weight"}),
         Wrong("adam", {"build_headline_model": headline(losses="adam")}, {"test_headline_optimizer": "rmsprop"}),
         Wrong("from-logits", {"build_headline_model": headline(losses="from-logits")},
-              {"test_headline_losses": "'main_output' ends in a sigmoid.*from_logits=True"}),
+              {"test_headline_losses": "'main_output' computes .* where binary cross-entropy.* computes .*: it is "
+                                       "configured with from_logits=True; leave that setting at .*from_logits=False"}),
+        Wrong("label-smoothing", {"build_headline_model": headline(losses="label-smoothing")},
+              {"test_headline_losses": "'aux_output' computes .*configured with label_smoothing=0.2"}),
+        Wrong("reduction-sum", {"build_headline_model": headline(losses="sum")},
+              {"test_headline_losses": "'aux_output' computes .*configured with reduction='sum'.*"
+                                       "'sum_over_batch_size'"}),
+        Wrong("rmsprop-learning-rate", {"build_headline_model": headline(losses="rmsprop-lr")},
+              {"test_headline_optimizer": "RMSprop with learning_rate=0.1.*Keras' defaults"}),
         Wrong("mse-for-aux", {"build_headline_model": headline(losses="mse-aux")},
-              {"test_headline_losses": "'aux_output' should be trained with binary cross-entropy, it has "
+              {"test_headline_losses": "'aux_output' should be trained with binary cross-entropy.*, it gets "
                                        "mean_squared_error"}),
         Wrong("sigmoid-after-relu", {"build_headline_model": headline(then="sigmoid")},
               {"test_headline_main_path": r"found Dense\(64, relu\) ← Dense\(64, relu\) ← "
@@ -227,6 +284,8 @@ WRONG = {
         Wrong("two-dense", {"build_headline_model": headline(n_dense=2)},
               {"test_headline_main_path": r"three Dense\(64, relu\) layers, found Dense\(64, relu\) ← "
                                           r"Dense\(64, relu\)$|found Dense\(64, relu\) ← Dense\(64, relu\)\."}),
+        Wrong("nested-block-of-two-dense", {"build_headline_model": lambda *a: headline_nested_blocks(*a, hidden=2)},
+              {"test_headline_main_path": r"found Dense\(64, relu\) ← Dense\(64, relu\)\."}),
         Wrong("aux-input-late", {"build_headline_model": headline(aux_concat=False)},
               {"test_headline_main_path": "three Dense"}),
         Wrong("aux-without-sigmoid", {"build_headline_model": headline(aux_act="linear")},
@@ -247,10 +306,11 @@ WRONG = {
 
 RIGHT = {
     "build_qa_model": [{"build_qa_model": qa()}, {"build_qa_model": qa_written_differently},
-                       {"build_qa_model": qa_question_first}],
+                       {"build_qa_model": qa_question_first}, {"build_qa_model": qa_nested_branches}],
     "build_headline_model": [{"build_headline_model": headline()},
                              {"build_headline_model": headline_written_differently},
-                             {"build_headline_model": headline_with_dicts}],
+                             {"build_headline_model": headline_with_dicts},
+                             {"build_headline_model": headline_nested_blocks}],
 }
 
 

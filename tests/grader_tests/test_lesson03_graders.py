@@ -164,6 +164,24 @@ def compile_with_metrics(metrics):
     return compile_profile_model
 
 
+def compile_losses_configured(income: object, gender: object):
+    """Right kinds of loss, configured otherwise than the exercise's (e.g. from_logits=True on the softmax)."""
+
+    def compile_profile_model(model, loss_weights, optimizer="rmsprop"):
+        model.compile(optimizer=optimizer, loss={"age": "mse", "income": income, "gender": gender},
+                      loss_weights=loss_weights, metrics={"age": ["mae"], "income": ["accuracy"],
+                                                          "gender": ["accuracy"]})
+        return model
+
+    return compile_profile_model
+
+
+def compile_fast_default(model, loss_weights, optimizer=None):
+    """Wrong: without an optimizer argument, RMSprop with a learning rate of its own, not optimizer='rmsprop'."""
+    return compile_with_metrics({"age": ["mae"], "income": ["accuracy"], "gender": ["accuracy"]})(
+        model, loss_weights, optimizer or keras.optimizers.RMSprop(learning_rate=0.05))
+
+
 def compile_a_clone(model, loss_weights, optimizer="rmsprop"):
     """Wrong: compiles and returns a copy, not the model it was given."""
     copy = keras.models.clone_model(model)
@@ -298,11 +316,21 @@ WRONG = {
     ],
     "compile_profile_model": [
         Wrong("list-in-a-fixed-order", {"compile_profile_model": compile_with_list},
-              {"test_compile_losses": "'age' should be trained with mean_squared_error",
+              {"test_compile_losses": "'age' should be trained with mean squared error.*it gets "
+                                      "categorical_crossentropy",
                "test_compile_weights": "got the weights",
                "test_compile_age_metric_mae": "'age' output should report 'mae'.*reports age_accuracy"}),
         Wrong("sparse-income-loss", {"compile_profile_model": compile_sparse_income},
-              {"test_compile_losses": "'income' should be trained with categorical_crossentropy"}),
+              {"test_compile_losses": "'income' should be trained with categorical cross-entropy.*it gets "
+                                      "sparse_categorical_crossentropy"}),
+        Wrong("income-from-logits", {"compile_profile_model": compile_losses_configured(
+            keras.losses.CategoricalCrossentropy(from_logits=True), "binary_crossentropy")},
+              {"test_compile_losses": "'income' computes .*configured with from_logits=True"}),
+        Wrong("gender-label-smoothing", {"compile_profile_model": compile_losses_configured(
+            "categorical_crossentropy", keras.losses.BinaryCrossentropy(label_smoothing=0.1))},
+              {"test_compile_losses": "'gender' computes .*configured with label_smoothing=0.1"}),
+        Wrong("default-optimizer-with-its-own-learning-rate", {"compile_profile_model": compile_fast_default},
+              {"test_compile_optimizer": "RMSprop with learning_rate=0.05.*optimizer='rmsprop'"}),
         Wrong("weights-hard-coded", {"compile_profile_model": compile_classic_weights},
               {"test_compile_weights": r"'age': 0\.5"}),
         Wrong("list-losses-dict-weights", {"compile_profile_model": compile_mixed_forms},

@@ -322,6 +322,34 @@ WRONG = {
     ],
 }
 
+def with_sequential_branches(x, filters):
+    """Right: each branch a nested keras.Sequential (built on the first call), the module read through them."""
+    same = {"padding": "same", "activation": "relu"}
+    branches = [
+        keras.Sequential([L.Conv2D(filters, 1, strides=2, **same)], name="branch_a"),
+        keras.Sequential([L.Conv2D(filters, 1, **same), L.Conv2D(filters, 3, strides=2, **same)], name="branch_b"),
+        keras.Sequential([L.AveragePooling2D(3, strides=2, padding="same"), L.Conv2D(filters, 3, **same)],
+                         name="branch_c"),
+        keras.Sequential([L.Conv2D(filters, 1, **same), L.Conv2D(filters, 3, **same),
+                          L.Conv2D(filters, 3, strides=2, **same)], name="branch_d"),
+    ]
+    return L.concatenate([branch(x) for branch in branches], axis=-1)
+
+
+def classic_with_sequential_towers(input_shape=(256, 256, 3)):
+    """Right: each tower a nested keras.Sequential with an Input of its own, called on the model's input."""
+    image = keras.Input(input_shape, name="image")
+    same = {"padding": "same", "activation": "relu"}
+
+    def tower(*layers, name):
+        return keras.Sequential([keras.Input(input_shape), *layers], name=name)(image)
+
+    towers = [tower(L.Conv2D(64, 1, **same), L.Conv2D(64, 3, **same), name="tower_1"),
+              tower(L.Conv2D(64, 1, **same), L.Conv2D(64, 5, **same), name="tower_2"),
+              tower(L.MaxPooling2D(3, strides=1, padding="same"), L.Conv2D(64, 1, **same), name="tower_3")]
+    return keras.Model(image, L.concatenate(towers, axis=-1))
+
+
 RIGHT = {
     "inception_module": [
         {"inception_module": module()},
@@ -329,11 +357,13 @@ RIGHT = {
         {"inception_module": with_ops},
         {"inception_module": in_another_order_with_activation_layers},
         {"inception_module": linear_convs_then(L.ReLU)},
+        {"inception_module": with_sequential_branches},
     ],
     "build_classic_inception": [
         {"build_classic_inception": classic()},
         {"build_classic_inception": classic_with_layers_in_another_order},
         {"build_classic_inception": classic_with_ops_and_layers_made_first},
+        {"build_classic_inception": classic_with_sequential_towers},
     ],
 }
 

@@ -126,6 +126,15 @@ class StubMLP(keras.Model):
         raise NotImplementedError
 
 
+class EngineMLP(MLP):
+    """A right model whose code reaches for the grading engine: it earns nothing, and the teacher is told."""
+
+    def get_config(self):
+        if "gradekit.probes" in __import__("sys").modules:
+            pass
+        return super().get_config()
+
+
 # ------------------------------------------------------------------ SubclassedMLP: right, written differently
 
 
@@ -241,17 +250,18 @@ WRONG = {
         Wrong("no-softmax", {"SubclassedMLP": LogitsMLP},
               {"test_subclassed_mlp_same_predictions": "the logits, without the softmax"}),
         Wrong("one-hidden-layer", {"SubclassedMLP": OneHiddenLayerMLP},
-              {"test_subclassed_mlp_parameter_count": r"has 58 parameters; the functional MLP .* has 88",
-               "test_subclassed_mlp_weight_order": r"has weights of shapes \(7, 5\), \(5,\), \(5, 3\), \(3,\)",
+              {"test_subclassed_mlp_parameter_count": r"has \d+ parameters; the functional MLP .* has \d+",
+               "test_subclassed_mlp_weight_order": r"has weights of shapes \(\d+, \d+\), \(\d+,\), \(\d+, \d+\), "
+                                                   r"\(\d+,\);",
                "test_subclassed_mlp_same_predictions": "set_weights, then predicting, failed"}),
         Wrong("output-layer-created-first", {"SubclassedMLP": OutputLayerFirstMLP},
-              {"test_subclassed_mlp_weight_order": r"in the order \(5, 3\), \(3,\), \(7, 5\).* create hidden_1, "
-                                                   "hidden_2 and the output layer in that order",
+              {"test_subclassed_mlp_weight_order": r"in the order \(\d+, \d+\), \(\d+,\), \(\d+, \d+\).* "
+                                                   "create hidden_1, hidden_2 and the output layer in that order",
                "test_subclassed_mlp_same_predictions": "set_weights, then predicting, failed",
                "test_subclassed_mlp_save_load": "with set_weights, before saving it, failed"}),
         Wrong("ten-classes-hard-coded", {"SubclassedMLP": TenClassesMLP},
-              {"test_subclassed_mlp_output_shape": r"returns shape \(2, 10\); it should return \(2, 3\)",
-               "test_subclassed_mlp_parameter_count": "has 130 parameters"}),
+              {"test_subclassed_mlp_output_shape": r"returns shape \(2, 10\); it should return \(2, \d+\)",
+               "test_subclassed_mlp_parameter_count": r"has \d+ parameters"}),
         Wrong("frozen-hidden-layer", {"SubclassedMLP": FrozenHiddenLayerMLP},
               {"test_subclassed_mlp_weight_order": "only 4 of the 6 weights"}),
         Wrong("numpy-in-call", {"SubclassedMLP": NumPyInCallMLP},
@@ -262,11 +272,13 @@ WRONG = {
         Wrong("config-without-num-classes", {"SubclassedMLP": ConfigWithoutClassesMLP},
               {"test_subclassed_mlp_config": "lacks num_classes",
                "test_subclassed_mlp_save_load": "failed"}),
+        Wrong("reaches-the-engine", {"SubclassedMLP": EngineMLP},
+              dict.fromkeys(("test_subclassed_mlp_output_shape", "test_subclassed_mlp_same_predictions",
+                             "test_subclassed_mlp_config"), r"earns no points: its code .*sys.modules")),
         Wrong("sequential-subclass", {"SubclassedMLP": SequentialMLP},
               {"test_subclassed_mlp_is_a_model_subclass": "subclasses keras.Sequential"}),
         Wrong("functional-subclass", {"SubclassedMLP": FunctionalSubclassMLP},
-              {"test_subclassed_mlp_is_a_model_subclass": "is a functional model",
-               "test_subclassed_mlp_output_shape": r"batch of shape \(2, 6\) failed"}),
+              {"test_subclassed_mlp_is_a_model_subclass": "is a functional model"}),
         Wrong("layer-not-model", {"SubclassedMLP": LayerNotModel},
               {"test_subclassed_mlp_is_a_model_subclass": "subclass of keras.layers.Layer, not of keras.Model",
                "test_subclassed_mlp_config": "subclasses keras.Model"}),

@@ -145,6 +145,11 @@ def compile_written_differently(model, loss_weights, optimizer="adam"):
 
 CORRECT_COMPILE = compile_with()
 
+
+def compile_fast_default(model, loss_weights, optimizer=None):
+    """Wrong: without an optimizer argument, Adam with a learning rate of its own, not optimizer='adam'."""
+    return CORRECT_COMPILE(model, loss_weights, optimizer or keras.optimizers.Adam(learning_rate=0.05))
+
 WRONG = {
     "build_car_model": [
         Wrong("price-with-relu", {"build_car_model": car(price_act="relu")},
@@ -186,11 +191,22 @@ WRONG = {
     ],
     "compile_car_model": [
         Wrong("lists-in-a-fixed-order", {"compile_car_model": compile_as_lists},
-              {"test_compile_losses": "'price' should be trained with mean_squared_error",
+              {"test_compile_losses": "'price' should be trained with mean squared error.*it gets "
+                                      "sparse_categorical_crossentropy",
                "test_compile_weights": "got the weights"}),
         Wrong("one-hot-loss", {"compile_car_model": compile_with(
             loss={"price": "mse", "grade": "categorical_crossentropy"})},
-              {"test_compile_losses": "'grade' should be trained with sparse_categorical_crossentropy"}),
+              {"test_compile_losses": "'grade' should be trained with sparse categorical cross-entropy.*it gets "
+                                      "categorical_crossentropy"}),
+        Wrong("grade-from-logits", {"compile_car_model": compile_with(
+            loss={"price": "mse", "grade": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})},
+              {"test_compile_losses": "'grade' computes .*configured with from_logits=True; leave that setting "
+                                      "at what sparse categorical cross-entropy.*uses \\(from_logits=False\\)"}),
+        Wrong("price-summed", {"compile_car_model": compile_with(
+            loss={"price": keras.losses.MeanSquaredError(reduction="sum"), "grade": "sparse_categorical_crossentropy"})},
+              {"test_compile_losses": "'price' computes .*configured with reduction='sum'"}),
+        Wrong("default-optimizer-with-its-own-learning-rate", {"compile_car_model": compile_fast_default},
+              {"test_compile_optimizer": "Adam with learning_rate=0.05.*optimizer='adam'"}),
         Wrong("weights-hard-coded", {"compile_car_model": compile_with(weights={"price": 0.02, "grade": 1.0})},
               {"test_compile_weights": r"loss_weights=\{'price': 3.0"}),
         Wrong("every-head-for-every-model", {"compile_car_model": compile_with(only_own_heads=False)},

@@ -4,8 +4,10 @@ Every grader test carries an exercise and points (``@graded``). A submission is 
 (``lesson01.py``, ...) or notebooks (``01_*.ipynb``, ...), or one notebook; the default is ``solutions/``. Its code
 runs only in a confined worker process (:mod:`gradekit.worker`); this process judges what comes back. The score
 table is printed at the end and, with
-``--grade-report``, written as JSON: ``{"earned", "possible", "tests": [{"lesson", "exercise", "name", "earned",
-"possible", "feedback"}]}``. Feedback is written for every test: what was checked, and for a loss, what was wrong.
+``--grade-report``, written as JSON: ``{"earned", "possible", "sandbox", "tests": [{"lesson", "exercise", "name",
+"earned", "possible", "feedback"}]}``. Feedback is written for every test: what was checked, and for a loss, what was
+wrong; ``sandbox`` says what confined the worker (bubblewrap where it is usable; ``--require-sandbox`` or
+COURSE_REQUIRE_SANDBOX=1 refuses to grade without it; ``--scratch-mb`` sizes its scratch).
 """
 
 from __future__ import annotations
@@ -17,14 +19,19 @@ from pathlib import Path
 
 import pytest
 
+from gradekit import sandbox
 from gradekit.harness import (
     DEFAULT_CALL_TIMEOUT,
     DEFAULT_MEMORY_MB,
+    EngineReference,
     GradeFailure,
     Submission,
     close_workers,
+    configure_workers,
+    sandboxes,
     worker_for,
 )
+from gradekit.intake import scrub_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 _RECORDS_KEY = pytest.StashKey[list]()
@@ -41,6 +48,12 @@ def pytest_addoption(parser):
                     help="seconds allowed for one call of submitted code (default: %(default)s)")
     group.addoption("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                     help="memory the submitted code may use beyond the worker's start, in MB (default: %(default)s)")
+    group.addoption("--scratch-mb", type=int, default=sandbox.DEFAULT_SCRATCH_MB,
+                    help="size of the worker's scratch (a tmpfs in bubblewrap), in MB (default: %(default)s)")
+    group.addoption("--scratch-root", default=None,
+                    help="folder for the workers' folders (default: a temporary folder, removed at exit)")
+    group.addoption("--require-sandbox", action="store_true", default=False,
+                    help="grade only inside bubblewrap (also COURSE_REQUIRE_SANDBOX=1): refuse where it is unusable")
 
 
 def pytest_configure(config):
@@ -50,6 +63,14 @@ def pytest_configure(config):
     config.stash[_RECORDS_KEY] = []
     config.stash[_CACHE_KEY] = {}
     _CONFIG["config"] = config
+    require = sandbox.required(config.getoption("--require-sandbox", False))
+    if require:
+        bwrap, why = sandbox.bubblewrap()
+        if bwrap is None:
+            raise pytest.UsageError(sandbox.refusal(why) + ".")
+    root = config.getoption("--scratch-root", None)
+    configure_workers(config.getoption("--scratch-mb", sandbox.DEFAULT_SCRATCH_MB), Path(root) if root else None,
+                      require)
 
 
 def pytest_collection_finish(session):
@@ -104,7 +125,7 @@ def pytest_runtest_makereport(item, call):
                 reason = f"the grader could not check this ({type(error).__name__}: {error})"
             else:
                 reason = "failed"
-            feedback = f"{_what(item)} — {reason}"
+            feedback = scrub_paths(f"{_what(item)} — {reason}")  # no folder of this machine reaches a report
         exercise = item.get_closest_marker("exercise")
         record = {
             "lesson": lesson_of(item.module.__name__),
@@ -116,6 +137,9 @@ def pytest_runtest_makereport(item, call):
         }
         if item.get_closest_marker("hidden"):
             record["hidden"] = True
+        error = call.excinfo.value if call.excinfo else None
+        if isinstance(error, EngineReference):  # for the teacher: the report and the gradebook flag it
+            record["flag"] = scrub_paths(error.flag)
         # travels with the report: to pytest_runtest_logreport below (also across pytest-xdist workers) and to
         # grading.sandbox in classroom grading
         report.user_properties.append(("grade", record))
@@ -160,6 +184,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    confined = sandboxes()  # the judge's fact (bubblewrap or not) and the worker's own layers, as they started
     close_workers()
     path = session.config.getoption("--grade-report", None)
     if not path:
@@ -169,6 +194,7 @@ def pytest_sessionfinish(session, exitstatus):
         "submission": str(session.config.getoption("--submission")),
         "earned": sum(r["earned"] for r in records),
         "possible": sum(r["possible"] for r in records),
+        "sandbox": confined or "no worker was started",
         "tests": records,
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+from typing import Any
+
 import keras
 import numpy as np
 
+from gradekit import source as source_facts
 from gradekit.harness import (
     GradeFailure,
+    Graph,
     Submission,
     activation_name,
     activation_step,
@@ -16,10 +21,10 @@ from gradekit.harness import (
     expect_outputs,
     fresh_session,
     graded,
-    parents,
     probe_failure,
     producer,
     random_batch,
+    run_rng,
     same_variables,
     shape_str,
 )
@@ -31,12 +36,15 @@ def dense_stack(model: keras.Model, exercise: str) -> list[tuple[int | None, str
     order. Activation layers after a Dense are folded into its activation, composed with the Dense's own
     (``Dense(32, activation='relu')`` and ``Dense(32)`` + ``ReLU()`` both read ``(32, 'relu')``, but
     ``Dense(32, activation='relu')`` + ``Activation('sigmoid')`` reads ``(32, 'relu then sigmoid')``); Dropout is
-    skipped; an activation layer with no Dense before it reads ``(None, activation)``. Raises GradeFailure where
-    the graph branches or holds another kind of layer."""
-    layer = producer(model.outputs[0])
+    skipped; an activation layer with no Dense before it reads ``(None, activation)``. The graph is read through
+    nested models (:class:`gradekit.harness.Graph`): layers written as a nested Sequential read as if written one by
+    one. Raises GradeFailure where the graph branches or holds another kind of layer."""
+    graph = Graph([model.outputs[0]])
+    call = graph.outputs[0]
     stack: list[tuple[int | None, str]] = []
     after: list[str] = []  # activation layers met since the last Dense, in input-to-output order
     while True:
+        layer = call.layer
         kind = type(layer).__name__
         if kind == "Dense":
             stack.append((layer.units, composed_activation([activation_name(layer)] + after)))
@@ -48,13 +56,12 @@ def dense_stack(model: keras.Model, exercise: str) -> list[tuple[int | None, str
         elif kind != "Dropout":
             raise GradeFailure(f"{exercise}: the stack should hold only Dense layers (and their activations), but "
                                f"it contains '{layer.name}' ({kind}).")
-        feeding = parents(model, layer)
-        if not feeding or not feeding[0]:
+        if not call.inputs:
             break
-        if len(feeding) != 1 or len(feeding[0]) != 1:
+        if len(graph.calls_of(layer)) != 1 or len(call.inputs) != 1:
             raise GradeFailure(f"{exercise}: '{layer.name}' is called more than once or receives several tensors; "
                                "a plain stack has one path from the input to the output.")
-        layer = feeding[0][0]
+        call = call.inputs[0]
     if after:
         stack.append((None, composed_activation(after)))
     return list(reversed(stack))
@@ -121,7 +128,7 @@ def test_mlp_learns(submission):
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _mlp(submission)
-    rng = np.random.default_rng(1)
+    rng = run_rng("build_functional_mlp", "learns")  # new rows every grading run
     x = rng.random((256, 64)).astype("float32")
     y = (x[:, :10].argmax(axis=1)).astype("int64")  # a learnable rule: which of the first ten pixels is brightest
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
@@ -137,6 +144,14 @@ def test_mlp_learns(submission):
 # ---------------------------------------------------------------------------------------------- exercise 2
 
 
+def _drawn_weights(model: keras.Model, *stream: object) -> keras.Model:
+    """Give the grader's model weights drawn for this grading run (as if trained): nothing a check compares is
+    known before the run."""
+    rng = run_rng("weights", model.name, *stream)
+    model.set_weights([rng.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
+    return model
+
+
 def _sequentials() -> list[keras.Sequential]:
     fresh_session()
     first = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
@@ -144,7 +159,7 @@ def _sequentials() -> list[keras.Sequential]:
                               keras.layers.Dense(10, activation="softmax")], name="classic")
     second = keras.Sequential([keras.Input((5,)), keras.layers.Dense(7, activation="tanh"),
                                keras.layers.Dropout(0.5), keras.layers.Dense(3)], name="other")
-    return [first, second]
+    return [_drawn_weights(first), _drawn_weights(second)]
 
 
 def _converted(submission: Submission) -> list[tuple[keras.Sequential, keras.Model]]:
@@ -167,7 +182,7 @@ def test_to_functional_is_new_functional_model(submission):
 def test_to_functional_same_predictions(submission):
     """Exercise 2: on random inputs, the new model predicts exactly what the Sequential model predicts."""
     for seq, model in _converted(submission):
-        x = random_batch((8,) + tuple(seq.input_shape[1:]), seed=2)
+        x = random_batch((8,) + tuple(seq.input_shape[1:]), "to_functional", seq.name)  # new rows every run
         want = seq.predict(x, verbose=0)
         try:
             got = model.predict(x, verbose=0)
@@ -214,10 +229,11 @@ def test_to_functional_input_shape(submission):
 
 @graded("to_functional", 1)
 def test_to_functional_no_new_layers(submission):
-    """Exercise 2: no new layers: apart from its Input, the new model holds only the Sequential model's layers."""
+    """Exercise 2: no new layers: apart from its Input, the new model holds only the Sequential model's layers (a
+    model of the student's own that wraps them is read through)."""
     for seq, model in _converted(submission):
         own = {id(layer) for layer in seq.layers} | {id(seq)}
-        new = [layer for layer in model.layers if id(layer) not in own and type(layer).__name__ != "InputLayer"]
+        new = [layer for layer in Graph.of(model, keep=[seq]).layers if id(layer) not in own]
         if new:
             names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in new)
             raise GradeFailure(f"to_functional: for the Sequential model '{seq.name}' the new model holds new layers "
@@ -228,13 +244,17 @@ def test_to_functional_no_new_layers(submission):
 @graded("to_functional", 1)
 def test_to_functional_calls_layers_in_order(submission):
     """Exercise 2: the Sequential model's own layers are called one after the other on the new Input, each on
-    the previous one's output."""
+    the previous one's output (directly, or inside a model of the student's own)."""
     for seq, model in _converted(submission):
-        path, layer = [], producer(model.outputs[0]) if len(model.outputs) == 1 else None
-        while layer is not None and type(layer).__name__ != "InputLayer":
-            path.append(layer)
-            calls = parents(model, layer)
-            layer = calls[0][0] if len(calls) == 1 and len(calls[0]) == 1 else None
+        # read through models of the student's own (the given Sequential stays one layer: calling it whole is not
+        # calling its layers)
+        graph = Graph.of(model, keep=[seq])
+        path, call = [], graph.outputs[0] if len(model.outputs) == 1 else None
+        while call is not None and type(call.layer).__name__ != "InputLayer":
+            path.append(call.layer)
+            once = len(graph.calls_of(call.layer)) == 1 and len(call.inputs) == 1
+            call = call.inputs[0] if once else None
+        layer = call.layer if call is not None else None
         path.reverse()
         if layer is not None and len(path) == len(seq.layers) and all(a is b for a, b in zip(path, seq.layers)):
             continue
@@ -260,7 +280,7 @@ def _trained_like_model() -> keras.Model:
     h1 = keras.layers.Dense(32, activation="relu", name="hidden_1")(pixels)
     h2 = keras.layers.Dense(16, activation="relu", name="hidden_2")(h1)
     out = keras.layers.Dense(10, activation="softmax", name="digit")(h2)
-    return keras.Model(pixels, out, name="given")
+    return _drawn_weights(keras.Model(pixels, out, name="given"))
 
 
 def _two_input_model() -> keras.Model:
@@ -276,7 +296,7 @@ def _two_input_model() -> keras.Model:
 def test_feature_extractor_outputs(submission):
     """Exercise 3: the extractor has one output, the named inner layer's own output (tried on two layers)."""
     model = _trained_like_model()
-    x = random_batch((6, 64), seed=3)
+    x = random_batch((6, 64), "feature_extractor")
     for name in ("hidden_1", "hidden_2"):
         extractor = submission.model("feature_extractor", model, name)
         layer = model.get_layer(name)
@@ -348,120 +368,210 @@ def test_feature_extractor_inputs(submission):
 # ---------------------------------------------------------------------------------------------- exercise 4
 
 
-# SimpleDense is a class: it cannot travel to the grader, so the worker builds it with a configuration, weights and
-# inputs the grader draws afresh for every grading run (gradekit.probes.probe_layer_class) and reports what it saw;
-# the checks below compare that with what the grader computes itself.
+# SimpleDense is a class: it cannot travel to the grader. Its structure (it subclasses keras.layers.Layer itself, makes
+# its weights in build, defines call and get_config) is read here from the submitted source, parsed and never run
+# (gradekit.source). Its behaviour is checked on outputs: the worker builds it with sizes, weights and inputs drawn
+# here afresh for every grading run (gradekit.probes.probe_layer_class), and the checks below compare what comes back
+# with what the grader computes itself, so only a layer that computes them can pass.
+
+LAYER = "SimpleDense"
 
 
 def _relu(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0)
 
 
+def _sizes(rng: np.random.Generator) -> tuple[int, int]:
+    """(input_dim, units), different from each other, so that the kernel and the bias cannot be mistaken."""
+    dim, units = (int(n) for n in rng.choice(np.arange(3, 13), size=2, replace=False))
+    return dim, units
+
+
+def _spec(rng: np.random.Generator, activation: str | None, **kwargs: Any) -> dict:
+    dim, units = _sizes(rng)
+    normal = lambda *shape: rng.normal(size=shape).astype("float32")  # noqa: E731
+    return {"kwargs": {"units": units, "activation": activation, **kwargs}, "input_dim": dim,
+            "kernel": normal(dim, units), "bias": normal(units), "x": normal(int(rng.integers(3, 9)), dim)}
+
+
 def _plan() -> dict:
     rng = np.random.default_rng()  # fresh values every run: an answer must compute them, not recall them
-    normal = lambda *shape: rng.normal(size=shape).astype("float32")  # noqa: E731
-    return {
-        "cases": [{"kwargs": {"units": 4, "activation": act}, "input_dim": 7, "kernel": normal(7, 4),
-                   "bias": normal(4), "x": normal(5, 7)} for act in ("relu", None)],
-        "config_kwargs": {"units": 3, "activation": "relu", "name": "mine"},
-        "save": {"kwargs": {"units": 3, "activation": "relu", "name": "simple"}, "input_dim": 6,
-                 "kernel": normal(6, 3), "bias": normal(3), "dense_kernel": normal(3, 2), "dense_bias": normal(2),
-                 "x": normal(4, 6)},
-    }
+    save = _spec(rng, "relu", name=f"simple_{rng.integers(1000, 9999)}")
+    save.update({"dense_kernel": rng.normal(size=(save["kwargs"]["units"], 2)).astype("float32"),
+                 "dense_bias": rng.normal(size=2).astype("float32")})
+    return {"cases": [_spec(rng, "relu"), _spec(rng, None)],
+            "config": _spec(rng, "relu", name=f"mine_{rng.integers(1000, 9999)}"),
+            "save": save}
+
+
+def _want(spec: dict, activation: Any = None) -> np.ndarray:
+    """What a Dense layer computes with the plan's kernel and bias on its inputs, in float64."""
+    z = spec["x"].astype("float64") @ spec["kernel"] + spec["bias"]
+    act = activation or (_relu if spec["kwargs"]["activation"] == "relu" else (lambda v: v))
+    return act(z)
+
+
+def _label(spec: dict) -> str:
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in spec["kwargs"].items())
+    return f"SimpleDense({kwargs})"
+
+
+def _probed(submission: Submission) -> tuple[dict, dict]:
+    """The plan and what the worker observed, once per submission (a lesson that cannot be loaded, or has no
+    SimpleDense, fails here with the worker's reason)."""
+    if "simple_dense" not in submission.memo:
+        plan = _plan()
+        submission.memo["simple_dense"] = (plan, submission.probe(LAYER, "layer_class", plan))
+    return submission.memo["simple_dense"]
+
+
+def _structure(submission: Submission) -> Any:
+    """The class statement, read from the source: it must subclass keras.layers.Layer itself."""
+    _probed(submission)
+    found = submission.source(LAYER)
+    facts = source_facts.class_facts(found.module, found.defined)
+    if facts is None:
+        raise GradeFailure(f"the submission defines no class {LAYER} (write `class {LAYER}(keras.layers.Layer):`).")
+    if facts.problem:
+        raise GradeFailure(f"{LAYER}: {facts.problem}; write `class {LAYER}(keras.layers.Layer):`.")
+    if facts.base_kind != "Layer":
+        base = source_facts.describe_base(facts)
+        if facts.base_kind:
+            raise GradeFailure(f"{LAYER} subclasses {base}, a layer Keras already has; the exercise is to write a "
+                               "Dense layer from scratch: subclass keras.layers.Layer and create the kernel and the "
+                               "bias yourself in build().")
+        raise GradeFailure(f"{LAYER} must subclass keras.layers.Layer; it subclasses {base}.")
+    missing = [m for m in ("build", "call", "get_config") if not facts.defines(m)]
+    if missing:
+        raise GradeFailure(f"{LAYER} defines no {' and no '.join(f'{m}()' for m in missing)}; the exercise asks for "
+                           "__init__, build, call and get_config.")
+    return facts
 
 
 def _observe(submission: Submission) -> tuple[dict, dict]:
-    """The plan and what the worker observed, once per submission."""
-    if "simple_dense" not in submission.memo:
-        plan = _plan()
-        submission.memo["simple_dense"] = (plan, submission.probe("SimpleDense", "layer_class", plan))
-    plan, seen = submission.memo["simple_dense"]
+    """The plan and what the worker observed, once per submission (after the class statement was read)."""
+    _structure(submission)
+    plan, seen = _probed(submission)
     if not seen.get("is_layer_class"):
-        raise GradeFailure(f"SimpleDense must be a class that subclasses keras.layers.Layer (it is a "
+        raise GradeFailure(f"{LAYER} must be a class that subclasses keras.layers.Layer (it is a "
                            f"{seen.get('kind', '?')}).")
     return plan, seen
 
 
 def _case(submission: Submission, index: int) -> tuple[dict, dict]:
     plan, seen = _observe(submission)
-    case = seen["cases"][index]
-    for step, what in (("create", "creating SimpleDense(units=4, ...)"),
-                       ("symbolic_call", "calling SimpleDense on a (None, 7) input")):
+    spec, case = plan["cases"][index], seen["cases"][index]
+    for step, what in (("create", f"creating {_label(spec)}"),
+                       ("symbolic_call", f"calling {_label(spec)} on a (None, {spec['input_dim']}) input")):
         reason = probe_failure(case.get(step))
         if reason:
             raise GradeFailure(f"{what} failed: {reason}.")
-    return plan["cases"][index], case
+    return spec, case
 
 
-@graded("SimpleDense", 1)
+def _outputs(record: dict, key: str, what: str) -> np.ndarray:
+    reason = probe_failure(record.get(key)) or ("" if record.get(key) is not None else "it did not run")
+    if reason:
+        raise GradeFailure(f"{what} failed: {reason}.")
+    return np.asarray(record[key])
+
+
+@graded(LAYER, 1)
 def test_simple_dense_output_shape(submission):
-    """Exercise 4: SimpleDense(units=4) on inputs of shape (None, 7) outputs shape (None, 4)."""
-    _, case = _case(submission, 0)
-    shape = tuple(case.get("output_shape") or ())
-    if shape != (None, 4):
-        raise GradeFailure(f"SimpleDense(units=4) should output shape (None, 4), it outputs {shape}.")
+    """Exercise 4: SimpleDense(units) called on a keras.Input of shape (None, input_dim), inside a functional model,
+    outputs shape (None, units) (sizes drawn afresh)."""
+    spec, case = _case(submission, 0)
+    got = _outputs(case, "functional_outputs", f"predicting with a functional model around {_label(spec)}")
+    want = (len(spec["x"]), spec["kwargs"]["units"])
+    if got.shape != want:
+        raise GradeFailure(f"{_label(spec)} on inputs of shape (None, {spec['input_dim']}) should output shape "
+                           f"(None, {want[1]}); on a batch of {want[0]} it outputs {shape_str(got.shape)}.")
 
 
-@graded("SimpleDense", 1)
+@graded(LAYER, 1)
 def test_simple_dense_weights(submission):
-    """Exercise 4: build() creates two trainable weights, kernel (7, 4) and bias (4,), from the input shape."""
-    _, case = _case(submission, 0)
-    if case.get("weights_before_call"):
-        raise GradeFailure("SimpleDense creates its weights in __init__; create them in build(), where the input "
-                           "dimension is known.")
+    """Exercise 4: build() creates the weights with self.add_weight, __init__ creates none; the layer has two
+    trainable weights, kernel (input_dim, units) and bias (units,), and computes with them."""
+    facts = _structure(submission)
+    if facts.reachable_calls("__init__", ("add_weight", "add_variable")):
+        raise GradeFailure(f"{LAYER} creates weights in __init__; create them in build(), where the input dimension "
+                           "is known.")
+    made = facts.reachable_calls("build", ("add_weight", "add_variable"))
+    if not made:
+        raise GradeFailure(f"{LAYER}.build() creates no weights; create the kernel and the bias there with "
+                           "self.add_weight(shape=..., initializer=...).")
+    if any(k.arg == "trainable" and not (isinstance(k.value, ast.Constant) and k.value.value is True)
+           for call in made for k in call.keywords):
+        raise GradeFailure(f"{LAYER}.build() makes a weight that is not trainable (trainable=...); leave the kernel "
+                           "and the bias trainable.")
+    spec, case = _case(submission, 0)
+    dim, units = spec["input_dim"], spec["kwargs"]["units"]
     shapes = sorted(tuple(s) for s in case.get("trainable_shapes") or [])
-    if shapes != [(4,), (7, 4)] or case.get("non_trainable_count"):
-        raise GradeFailure(f"SimpleDense(units=4) on 7 input features should have trainable weights of shapes "
-                           f"(7, 4) and (4,) and no others, it has {shapes}"
+    if shapes != sorted([(units,), (dim, units)]) or case.get("non_trainable_count"):
+        raise GradeFailure(f"{_label(spec)} on {dim} input features should have trainable weights of shapes "
+                           f"({dim}, {units}) and ({units},) and no others, it has {shapes}"
                            + (f" and {case['non_trainable_count']} non-trainable" if case.get("non_trainable_count")
                               else "") + ".")
+    got = _outputs(case, "outputs", f"calling {_label(spec)} on data with a given kernel and bias")
+    if not any(close(got, _want(spec, fn), atol=1e-4) for fn in (_relu, lambda z: z)):
+        raise GradeFailure(f"{_label(spec)} given a kernel of shape ({dim}, {units}) and a bias of shape ({units},) "
+                           "does not compute inputs @ kernel + bias with them (before the activation); use "
+                           "self.kernel and self.bias in call().")
 
 
-@graded("SimpleDense", 2)
+@graded(LAYER, 2)
 def test_simple_dense_computes(submission):
-    """Exercise 4: the layer computes activation(inputs @ kernel + bias), for relu and for no activation."""
-    for index, fn in ((0, _relu), (1, lambda z: z)):
-        drawn, case = _case(submission, index)
-        label = "activation='relu'" if index == 0 else "no activation"
-        reason = probe_failure(case.get("outputs"))
-        if reason:
-            raise GradeFailure(f"SimpleDense with {label}, called on data, failed: {reason}.")
-        got = case.get("outputs")
-        want = fn(drawn["x"].astype("float64") @ drawn["kernel"] + drawn["bias"])
-        if not close(got, want, atol=1e-4):
-            raise GradeFailure(f"SimpleDense with {label} does not compute activation(inputs @ kernel + bias).")
+    """Exercise 4: the layer computes activation(inputs @ kernel + bias), for relu and for no activation, called on
+    data and inside a functional model (weights and inputs drawn afresh)."""
+    for index in (0, 1):
+        spec, case = _case(submission, index)
+        label = "activation='relu'" if spec["kwargs"]["activation"] == "relu" else "no activation"
+        for key, how in (("outputs", "called on data"), ("functional_outputs", "inside a functional model")):
+            got = _outputs(case, key, f"SimpleDense with {label}, {how},")
+            if not close(got, _want(spec), atol=1e-4):
+                raise GradeFailure(f"SimpleDense with {label}, {how}, does not compute activation(inputs @ kernel "
+                                   "+ bias).")
 
 
-@graded("SimpleDense", 1)
+@graded(LAYER, 1)
 def test_simple_dense_config(submission):
-    """Exercise 4: get_config() holds units and activation, and from_config rebuilds the same layer."""
-    _, seen = _observe(submission)
-    record = seen.get("config") or {}
+    """Exercise 4: get_config() holds units, activation and the name, and from_config rebuilds a layer that
+    computes the same."""
+    plan, seen = _observe(submission)
+    spec, record = plan["config"], seen.get("config") or {}
     reason = probe_failure(record.get("create")) or probe_failure(record.get("config"))
     if reason:
-        raise GradeFailure(f"SimpleDense(units=3, activation='relu', name='mine').get_config() failed: {reason}.")
+        raise GradeFailure(f"{_label(spec)}.get_config() failed: {reason}.")
     config = record.get("config")
     if not isinstance(config, dict) or set(config) == {"error"}:
         raise GradeFailure(f"SimpleDense.get_config() should return a dict, it {(config or {}).get('error', '')}.")
     if "units" not in config or "activation" not in config:
         missing = [k for k in ("units", "activation") if k not in config]
         raise GradeFailure(f"SimpleDense.get_config() lacks {', '.join(missing)}; add them to the base config.")
-    reason = probe_failure(record.get("round_trip"))
-    if reason:
-        raise GradeFailure(f"SimpleDense.from_config(layer.get_config()) failed: {reason}.")
-    clone = record.get("round_trip") or {}
     try:
         activation = keras.activations.get(config["activation"]).__name__
     except Exception:  # noqa: BLE001 - whatever the student stored
         activation = repr(config["activation"])
-    if config["units"] != 3 or activation != "relu" or clone.get("name") != "mine" or \
-            (clone.get("config") or {}).get("units") != 3:
-        raise GradeFailure("SimpleDense.from_config(get_config()) does not give back units=3, activation='relu' "
-                           "and the layer's name; store the constructor's arguments in get_config() and pass "
-                           "**kwargs on to super().__init__.")
+    units, name = spec["kwargs"]["units"], spec["kwargs"]["name"]
+    if config["units"] != units or activation != "relu" or config.get("name") != name:
+        raise GradeFailure(f"{_label(spec)}.get_config() holds units={config['units']!r}, activation "
+                           f"{activation!r} and name={config.get('name')!r}; store the constructor's arguments and "
+                           "start from super().get_config() (which holds the name).")
+    reason = probe_failure(record.get("round_trip"))
+    if reason:
+        raise GradeFailure(f"SimpleDense.from_config(layer.get_config()) failed: {reason}.")
+    clone = record.get("round_trip") or {}
+    if clone.get("name") != name:
+        raise GradeFailure("SimpleDense.from_config(get_config()) does not keep the layer's name; pass **kwargs on "
+                           "to super().__init__.")
+    got = _outputs(record, "outputs", "the layer made again with from_config, given a kernel and a bias,")
+    if not close(got, _want(spec), atol=1e-4):
+        raise GradeFailure("the layer made again with SimpleDense.from_config(get_config()) does not compute "
+                           f"relu(inputs @ kernel + bias) with units={units}: store the constructor's arguments "
+                           "(units, activation) in get_config().")
 
 
-@graded("SimpleDense", 1)
+@graded(LAYER, 1)
 def test_simple_dense_save_load(submission):
     """Exercise 4: a model using SimpleDense survives a .keras save and load with identical predictions."""
     plan, seen = _observe(submission)
@@ -470,7 +580,6 @@ def test_simple_dense_save_load(submission):
     if reason:
         raise GradeFailure(f"saving and loading a model with SimpleDense failed: {reason}; check get_config().")
     drawn = plan["save"]
-    hidden = _relu(drawn["x"].astype("float64") @ drawn["kernel"] + drawn["bias"])
-    want = hidden @ drawn["dense_kernel"] + drawn["dense_bias"]
+    want = _want(drawn) @ drawn["dense_kernel"] + drawn["dense_bias"]
     if not close(record.get("outputs"), want, atol=1e-4):
         raise GradeFailure("after save and load, the model with SimpleDense predicts different values.")

@@ -3,11 +3,13 @@
 ``build_qa_model`` is built at the classic sizes and at small ones, and its graph is read back: the two inputs,
 each one's own ``Embedding`` → ``LSTM`` branch, the concatenation, the softmax; a padding test checks the masks.
 ``build_headline_model`` is read the same way (where the auxiliary output taps the graph, the main path), and its
-compiled losses and loss weights are read per output name, whether they were given as a list or a dict.
+compiled losses and loss weights are read per output name, whether they were given as a list or a dict. Graphs are
+read through nested models: a branch written as a nested Sequential reads as the layers in it.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import keras
@@ -15,17 +17,19 @@ import numpy as np
 
 from gradekit.harness import (
     GradeFailure,
+    Graph,
     Submission,
     activation_name,
     activation_step,
     compiled_losses,
     composed_activation,
     expect_inputs,
+    expect_losses,
+    expect_optimizer,
     expect_outputs,
     fresh_session,
     graded,
-    parents,
-    producer,
+    run_rng,
 )
 
 QA = "build_qa_model"
@@ -34,27 +38,34 @@ SKIPPED = {"Dropout"}  # layers a path may pass through without changing what it
 ACTIVATION_LAYERS = {"Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "PReLU"}
 
 
-# ------------------------------------------------------------------------------------------------ helpers
-
-def loss_options(model: keras.Model) -> dict[str, dict[str, Any]]:
-    """Per output name, the options of its compiled loss (``from_logits``, ``label_smoothing``, ...; empty for a
-    plain loss function). Call after :func:`compiled_losses`, which resolves the losses."""
-    options = {}
-    for entry in model._compile_loss._flat_losses:
-        try:
-            config = entry.loss.get_config()
-        except Exception:  # noqa: BLE001 - a loss without a config has no options
-            config = {}
-        options[entry.name] = config if isinstance(config, dict) else {}
-    return options
-
-
 # ------------------------------------------------------------------------------------------------ reading graphs
 
 
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def graph_of(model: keras.Model) -> Graph:
+    """The model's graph read through nested models (:class:`gradekit.harness.Graph`: a branch written as a nested
+    Sequential reads as its layers), read once per model."""
+    if model not in _GRAPHS:
+        _GRAPHS[model] = Graph.of(model)
+    return _GRAPHS[model]
+
+
+def layers_of(model: keras.Model) -> list[Any]:
+    """Every layer the model calls, inside nested models too (each once; ops such as the masks' NotEqual left
+    out)."""
+    return [layer for layer in graph_of(model).layers if isinstance(layer, keras.layers.Layer)]
+
+
+def called_more_than_once(model: keras.Model) -> list[Any]:
+    return [layer for layer in layers_of(model) if len(graph_of(model).calls_of(layer)) > 1]
+
+
 def feeders(model: keras.Model, layer: Any) -> list[Any]:
-    """The layers feeding ``layer``'s (first) call in ``model``; mask operations (``NotEqual``) are left out."""
-    calls = parents(model, layer)
+    """The layers feeding ``layer``'s (first) call in ``model``, read through nested models; mask operations
+    (``NotEqual``) are left out."""
+    calls = graph_of(model).parents(layer)
     return [p for p in calls[0] if isinstance(p, keras.layers.Layer)] if calls else []
 
 
@@ -81,7 +92,8 @@ def head(model: keras.Model, layer: Any) -> tuple[Any, str]:
 
 
 def output_layer(model: keras.Model, name: str) -> Any:
-    return next(producer(t) for t in model.outputs if producer(t).name == name)
+    """The layer that makes the output ``name`` (inside the nested model of that name, if one returns it)."""
+    return graph_of(model).output(model, name).layer
 
 
 def describe(layer: Any) -> str:
@@ -105,13 +117,13 @@ def _qa(submission: Submission, *args: Any) -> keras.Model:
 
 def _branch(model: keras.Model, input_name: str) -> tuple[Any, Any]:
     """(Embedding, LSTM) of the branch that reads the input ``input_name``, found from the LSTMs of the model."""
-    for lstm in (layer for layer in model.layers if type(layer).__name__ == "LSTM"):
+    for lstm in (layer for layer in layers_of(model) if type(layer).__name__ == "LSTM"):
         embedding = back(model, lstm)
         if type(embedding).__name__ == "Embedding":
             source = back(model, embedding)
             if source is not None and source.name == input_name:
                 return embedding, lstm
-    shared = [layer.name for layer in model.layers if len(parents(model, layer)) > 1]
+    shared = [layer.name for layer in called_more_than_once(model)]
     if shared:
         raise GradeFailure(f"{QA}: the two inputs share {', '.join(repr(n) for n in shared)}; each input needs its "
                            "own Embedding and LSTM.")
@@ -163,7 +175,7 @@ def test_qa_branches(submission):
 def test_qa_branches_share_nothing(submission):
     """Exercise 1: the two branches share nothing: every layer of the model is called once."""
     model = _qa(submission)
-    shared = [layer for layer in model.layers if len(parents(model, layer)) > 1]
+    shared = called_more_than_once(model)
     if shared:
         names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in shared)
         raise GradeFailure(f"{QA}: the two branches should share nothing, but these layers are called more than "
@@ -210,7 +222,7 @@ def test_qa_uses_sizes(submission):
 def test_qa_masks_padding(submission):
     """Exercise 1: padding with zeros does not change the answer (mask_zero=True on both embeddings)."""
     model = _qa(submission, 50, 30, 7, 8, 4, 6, 3)
-    rng = np.random.default_rng(2)
+    rng = run_rng(QA, "padding")  # new words every grading run
     text, question = rng.integers(1, 50, (4, 6)), rng.integers(1, 30, (4, 3))
 
     def answer(extra_text: int, extra_question: int) -> np.ndarray:
@@ -231,7 +243,7 @@ def test_qa_learns(submission):
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _qa(submission, 20, 10, 5, 8, 4, 8, 4)
-    rng = np.random.default_rng(3)
+    rng = run_rng(QA, "learns")
     x = {"text": rng.integers(1, 20, (256, 6)).astype("int32"),
          "question": rng.integers(1, 10, (256, 3)).astype("int32")}
     y = (x["text"][:, -1] % 5).astype("int64")  # a learnable rule: the last word of the text
@@ -286,7 +298,7 @@ def test_headline_outputs(submission):
 def test_headline_encoder(submission):
     """Exercise 2: the headline goes through Embedding(10000, 512), then LSTM(32): main_input → Embedding → LSTM."""
     model = _headline(submission)
-    lstms = [layer for layer in model.layers if type(layer).__name__ == "LSTM"]
+    lstms = [layer for layer in layers_of(model) if type(layer).__name__ == "LSTM"]
     if len(lstms) != 1:
         raise GradeFailure(f"{HEADLINE}: the model should have one LSTM, it has {len(lstms)}"
                            f"{' (' + ', '.join(describe(layer) for layer in lstms) + ')' if lstms else ''}.")
@@ -352,18 +364,14 @@ def _compiled(submission: Submission) -> tuple[keras.Model, dict[str, Any]]:
 
 @graded(HEADLINE, 1)
 def test_headline_losses(submission):
-    """Exercise 2: both outputs are trained with binary cross-entropy, on the sigmoid's probabilities."""
-    model, found = _compiled(submission)
-    options = loss_options(model)
-    for name in ("main_output", "aux_output"):
-        got_loss, _ = found.get(name, ("no loss", 0.0))
-        if got_loss != "binary_crossentropy":
-            raise GradeFailure(f"{HEADLINE}: '{name}' should be trained with binary cross-entropy, it has {got_loss}; "
-                               "compile with loss='binary_crossentropy' for both outputs.")
-        if options.get(name, {}).get("from_logits"):
-            raise GradeFailure(f"{HEADLINE}: '{name}' ends in a sigmoid, so its binary cross-entropy must read "
-                               "probabilities, but it was compiled with from_logits=True; use "
-                               "'binary_crossentropy' (from_logits=False).")
+    """Exercise 2: both outputs are trained with binary cross-entropy, on the sigmoid's probabilities: each
+    compiled loss computes what keras.losses.BinaryCrossentropy() computes (from_logits, label smoothing and
+    reduction at their defaults)."""
+    model, _ = _compiled(submission)
+    wanted = {name: (keras.losses.BinaryCrossentropy(), "binary cross-entropy, loss='binary_crossentropy'")
+              for name in ("main_output", "aux_output")}
+    submission.run(f"reading how {HEADLINE} compiled the model", expect_losses, model, wanted, HEADLINE,
+                   "compile with loss='binary_crossentropy' for both outputs")
 
 
 @graded(HEADLINE, 1)
@@ -380,10 +388,9 @@ def test_headline_loss_weights(submission):
 
 @graded(HEADLINE, 1)
 def test_headline_optimizer(submission):
-    """Exercise 2: compiled with optimizer='rmsprop'."""
+    """Exercise 2: compiled with optimizer='rmsprop' (RMSprop with Keras' default settings)."""
     model, _ = _compiled(submission)
-    if not isinstance(model.optimizer, keras.optimizers.RMSprop):
-        raise GradeFailure(f"{HEADLINE}: compile with optimizer='rmsprop', not {type(model.optimizer).__name__}.")
+    expect_optimizer(model.optimizer, keras.optimizers.RMSprop, "rmsprop", HEADLINE)
 
 
 @graded(HEADLINE, 1)
@@ -391,7 +398,7 @@ def test_headline_uses_sizes(submission):
     """Exercise 2: the sizes come from the arguments: build_headline_model(50, 12, 8)."""
     model = _headline(submission, 50, 12, 8)
     expect_inputs(model, [("main_input", (None, 12), "int32"), ("aux_input", (None, 5), "float32")], HEADLINE)
-    embeddings = [layer for layer in model.layers if type(layer).__name__ == "Embedding"]
+    embeddings = [layer for layer in layers_of(model) if type(layer).__name__ == "Embedding"]
     if [(e.input_dim, e.output_dim) for e in embeddings] != [(50, 8)]:
         raise GradeFailure(f"{HEADLINE}: with vocabulary_size=50 and embedding_dim=8 the model should have one "
                            f"Embedding(50, 8), it has {', '.join(describe(e) for e in embeddings) or 'none'}.")
@@ -403,7 +410,7 @@ def test_headline_learns(submission):
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _headline(submission, 50, 12, 8)
-    rng = np.random.default_rng(4)
+    rng = run_rng(HEADLINE, "learns")
     x = {"main_input": rng.integers(0, 50, (256, 12)).astype("int32"),
          "aux_input": rng.random((256, 5)).astype("float32")}
     label = (x["aux_input"][:, :1] > 0.5).astype("float32")  # learnable from the auxiliary features

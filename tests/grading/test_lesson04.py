@@ -16,7 +16,9 @@ from typing import Any
 import keras
 
 from gradekit.harness import (
+    Call,
     GradeFailure,
+    Graph,
     Submission,
     activation_name,
     activation_step,
@@ -43,12 +45,6 @@ EXPECTED = {
 # ------------------------------------------------------------------------------------------------ reading the graph
 
 
-def _history(tensor: Any) -> tuple[Any, Any]:
-    """The operation that produced a symbolic tensor, and the call (node) that did it."""
-    operation, node_index, _ = tensor._keras_history
-    return operation, operation._inbound_nodes[node_index]
-
-
 def _module(submission: Submission, shape: tuple = (8, 8, 3), filters: int = 4) -> tuple[Any, Any]:
     """Call the submission on a fresh ``keras.Input``; return (x, output tensor)."""
     fresh_session()
@@ -67,33 +63,40 @@ def _module(submission: Submission, shape: tuple = (8, 8, 3), filters: int = 4) 
     return x, out
 
 
-def _concat_inputs(out: Any, exercise: str = EXERCISE,
-                   merge: str = "the four branches, layers.concatenate([a, b, c, d], axis=-1)") -> list[Any]:
-    """The tensors concatenated into the output (GradeFailure when the output is not a concatenation)."""
-    operation, node = _history(out)
-    if type(operation).__name__ != "Concatenate":
-        raise GradeFailure(f"{exercise}: the output comes from '{operation.name}' ({type(operation).__name__}); "
+def _concat(out: Any, exercise: str = EXERCISE,
+            merge: str = "the four branches, layers.concatenate([a, b, c, d], axis=-1)") -> tuple[Graph, Call]:
+    """The graph that made ``out``, read through nested models, and the concatenation that made it (GradeFailure
+    when the output is not a concatenation)."""
+    graph = Graph([out])
+    call = graph.outputs[0]
+    if type(call.layer).__name__ != "Concatenate":
+        raise GradeFailure(f"{exercise}: the output comes from '{call.layer.name}' ({type(call.layer).__name__}); "
                            f"it should be the concatenation of {merge}.")
-    return list(node.input_tensors)
+    return graph, call
 
 
-def _walk(x: Any, tensor: Any, label: str, exercise: str = EXERCISE, noun: str = "branch",
+def _concat_inputs(out: Any, exercise: str = EXERCISE,
+                   merge: str = "the four branches, layers.concatenate([a, b, c, d], axis=-1)") -> list[Call]:
+    """The calls whose outputs are concatenated into the output."""
+    return _concat(out, exercise, merge)[1].inputs
+
+
+def _walk(start: Call, call: Call, label: str, exercise: str = EXERCISE, noun: str = "branch",
           nouns: str = "branches", origin: str = "the module's argument x") -> list[Any]:
-    """The operations from ``x`` to ``tensor``, first to last, along a branch of single-input layers."""
+    """The layers from the call ``start`` (x's input) to ``call``, first to last, along a branch of single-input
+    layers; a branch written as a nested model (a keras.Sequential, say) reads as the layers in it."""
     steps = []
-    while tensor is not x:
-        operation, node = _history(tensor)
-        kind = type(operation).__name__
+    while call is not start:
+        operation, kind = call.layer, type(call.layer).__name__
         if kind == "InputLayer":
             raise GradeFailure(f"{exercise}: {label} starts from '{operation.name}', an input of its own; every "
                                f"{noun} must start from {origin}.")
-        inputs = list(node.input_tensors)
-        if len(inputs) != 1:
-            raise GradeFailure(f"{exercise}: in {label}, '{operation.name}' ({kind}) combines {len(inputs)} "
+        if len(call.inputs) != 1:
+            raise GradeFailure(f"{exercise}: in {label}, '{operation.name}' ({kind}) combines {len(call.inputs)} "
                                f"tensors; inside a {noun} each layer takes one tensor, and the {nouns} meet only "
                                "in the final concatenation.")
         steps.append(operation)
-        tensor = inputs[0]
+        call = call.inputs[0]
     return list(reversed(steps))
 
 
@@ -155,10 +158,11 @@ def _expect_own_branches(branches: list, exercise: str = EXERCISE, noun: str = "
 def _branches(submission: Submission, shape: tuple = (8, 8, 3), filters: int = 4):
     """(x, [(label, steps, layers) for each concatenated tensor])."""
     x, out = _module(submission, shape, filters)
+    graph, concat = _concat(out)
     branches = []
-    for i, tensor in enumerate(_concat_inputs(out), start=1):
+    for i, call in enumerate(concat.inputs, start=1):
         label = f"branch {i} of the concatenation"
-        steps = _walk(x, tensor, label)
+        steps = _walk(graph.source(x), call, label)
         branches.append((label, steps, _layers(steps)))
     return x, branches
 
@@ -184,8 +188,7 @@ def test_inception_concatenates_channels(submission):
     """The output is a concatenation of four tensors on the channel axis (the last one)."""
     x, out = _module(submission)
     inputs = _concat_inputs(out)
-    operation, _ = _history(out)
-    axis = getattr(operation, "axis", None)
+    axis = getattr(Graph([out]).outputs[0].layer, "axis", None)
     if axis not in (-1, len(out.shape) - 1):
         raise GradeFailure(f"{EXERCISE}: the branches are concatenated on axis {axis}; stack them on the channel "
                            "axis, axis=-1 (the height and width must stay those of each branch).")
@@ -345,12 +348,13 @@ def _towers(submission: Submission, shape: tuple | None = None):
     model = _classic(submission, shape)
     if len(model.inputs) != 1:
         raise GradeFailure(f"{CLASSIC}: the model should have one input, 'image'; it has {len(model.inputs)}.")
-    x = model.inputs[0]
     merge = "the three towers, layers.concatenate([tower_1, tower_2, tower_3], axis=-1)"
+    graph, concat = _concat(_classic_output(model), CLASSIC, merge)
     towers = []
-    for i, tensor in enumerate(_concat_inputs(_classic_output(model), CLASSIC, merge), start=1):
+    for i, call in enumerate(concat.inputs, start=1):
         label = f"tower {i} of the concatenation"
-        steps = _walk(x, tensor, label, CLASSIC, "tower", "towers", "the model's input 'image'")
+        steps = _walk(graph.source(model.inputs[0]), call, label, CLASSIC, "tower", "towers",
+                      "the model's input 'image'")
         towers.append((label, steps, _layers(steps)))
     return model, towers
 
@@ -383,9 +387,9 @@ def test_classic_concatenates_channels(submission):
     """Exercise 2: the output is the concatenation of three tensors on the channel axis (the last one)."""
     out = _classic_output(_classic(submission))
     merge = "the three towers, layers.concatenate([tower_1, tower_2, tower_3], axis=-1)"
-    inputs = _concat_inputs(out, CLASSIC, merge)
-    operation, _ = _history(out)
-    axis = getattr(operation, "axis", None)
+    graph, concat = _concat(out, CLASSIC, merge)
+    inputs = concat.inputs
+    axis = getattr(concat.layer, "axis", None)
     if axis not in (-1, len(out.shape) - 1):
         raise GradeFailure(f"{CLASSIC}: the towers are concatenated on axis {axis}; stack them on the channel "
                            "axis, axis=-1. (The guide's axis=1 was for channels-first images; Keras' images are "

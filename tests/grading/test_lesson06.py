@@ -10,20 +10,23 @@ is also run, to see that it is symmetric and merges by |a − b|, and trained (a
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 
 from gradekit.harness import (
+    Call,
     GradeFailure,
+    Graph,
     Submission,
     close,
     expect_dense_output,
     expect_inputs,
     fresh_session,
     graded,
-    model_nodes,
-    producer,
     random_batch,
+    run_rng,
     same_variables,
     shape_str,
 )
@@ -43,63 +46,65 @@ def _siamese(submission: Submission, units: int | None = None) -> keras.Model:
     return submission.model(EXERCISE, units)
 
 
-def dependence():
-    """A function: node -> the names of the model inputs its result depends on (memoised)."""
+def dependence(graph: Graph):
+    """A function: call -> the names of the model inputs its result depends on."""
     depends: dict[int, frozenset] = {}
-
-    def deps(node) -> frozenset:
-        key = id(node)
-        if key not in depends:
-            op = node.operation
-            if type(op).__name__ == "InputLayer":
-                depends[key] = frozenset([op.name])
-            else:
-                depends[key] = frozenset().union(*[deps(p) for p in node.parent_nodes]) if node.parent_nodes \
-                    else frozenset()
-        return depends[key]
-
-    return deps
+    for call in graph.calls:  # inputs first
+        if type(call.layer).__name__ == "InputLayer":
+            depends[id(call)] = frozenset([call.layer.name])
+        else:
+            depends[id(call)] = frozenset().union(*[depends[id(p)] for p in call.inputs])
+    return lambda call: depends[id(call)]
 
 
-def branches(model: keras.Model) -> dict[str, list[tuple[object, object]]]:
-    """For each model input: the calls (operation, node) whose result depends on that input and on no other.
+def branches(model: keras.Model) -> dict[str, list[Call]]:
+    """For each model input: the layer calls whose result depends on that input and on no other, the graph read
+    through nested models (:class:`gradekit.harness.Graph`: an encoder written as a nested Sequential reads as its
+    layers).
 
     A layer shared by two inputs has one call in each input's branch; a layer that combines both inputs (the
     merge and everything after it) is in no branch.
     """
-    deps = dependence()
-    out: dict[str, list] = {t.name: [] for t in model.inputs}
-    for op in getattr(model, "operations", model.layers):
-        if type(op).__name__ == "InputLayer":
-            continue
-        for node in model_nodes(model, op):
-            d = deps(node)
-            if len(d) == 1:
-                out[next(iter(d))].append((op, node))
+    graph = graph_of(model)
+    deps = dependence(graph)
+    out: dict[str, list[Call]] = {t.name: [] for t in model.inputs}
+    for call in graph.calls:
+        d = deps(call)
+        if type(call.layer).__name__ != "InputLayer" and len(d) == 1 and next(iter(d)) in out:
+            out[next(iter(d))].append(call)
     return out
 
 
-def weighted_layers(branch: list[tuple[object, object]]) -> list[object]:
+def weighted_layers(branch: list[Call]) -> list[object]:
     seen, layers = set(), []
-    for op, _ in branch:
-        if getattr(op, "weights", None) and id(op) not in seen:
-            seen.add(id(op))
-            layers.append(op)
+    for call in branch:
+        if getattr(call.layer, "weights", None) and id(call.layer) not in seen:
+            seen.add(id(call.layer))
+            layers.append(call.layer)
     return layers
 
 
-def encodings(model: keras.Model, branch: list[tuple[object, object]]) -> list[object]:
-    """The tensors where a branch ends: outputs of its calls that feed a call outside the branch."""
-    inside = {id(node) for _, node in branch}
-    ends = []
-    for op in getattr(model, "operations", model.layers):
-        for node in model_nodes(model, op):
-            if id(node) in inside:
-                continue
-            for parent in node.parent_nodes:
-                if id(parent) in inside:
-                    ends.extend(t for t in parent.output_tensors if not any(t is e for e in ends))
+def encodings(model: keras.Model, branch: list[Call]) -> list[Call]:
+    """The calls where a branch ends: calls of the branch whose output feeds a call outside the branch."""
+    inside = {id(call) for call in branch}
+    ends: list[Call] = []
+    for call in graph_of(model).calls:
+        if id(call) in inside:
+            continue
+        for parent in call.inputs:
+            if id(parent) in inside and not any(parent is e for e in ends):
+                ends.append(parent)
     return ends
+
+
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def graph_of(model: keras.Model) -> Graph:
+    """The model's graph read through nested models, read once per model (so that its calls compare by identity)."""
+    if model not in _GRAPHS:
+        _GRAPHS[model] = Graph.of(model)
+    return _GRAPHS[model]
 
 
 def _names(layers: list[object]) -> str:
@@ -123,11 +128,7 @@ def _call_label(sizes: tuple[int, int, int]) -> str:
 
 def lstm_layers(model: keras.Model) -> list[object]:
     """Every LSTM layer object of the model, inside nested models too (each once)."""
-    found: list[object] = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if type(layer).__name__ == "LSTM" and not any(layer is f for f in found):
-            found.append(layer)
-    return found
+    return [layer for layer in graph_of(model).layers if type(layer).__name__ == "LSTM"]
 
 
 def parameters_of_posts_model(timesteps: int, features: int, units: int) -> int:
@@ -212,12 +213,11 @@ def test_posts_lstm_units(submission):
                                        "off.")
 
 
-def _through_dropout(model: keras.Model, tensor):
-    """The tensor a chain of Dropout layers ending in ``tensor`` starts from."""
-    while type(producer(tensor)).__name__ == "Dropout":
-        history = tensor._keras_history
-        tensor = history.operation._inbound_nodes[history.node_index].input_tensors[0]
-    return tensor
+def _through_dropout(call: Call) -> Call:
+    """The call a chain of Dropout layers ending in ``call`` starts from."""
+    while type(call.layer).__name__ == "Dropout" and len(call.inputs) == 1:
+        call = call.inputs[0]
+    return call
 
 
 @graded(POSTS_EXERCISE, 1)
@@ -226,22 +226,19 @@ def test_posts_concatenation(submission):
     concatenation."""
     model = _posts(submission)
     ends = {name: encodings(model, branch) for name, branch in branches(model).items()}
-    layer = producer(model.outputs[0])
-    if type(layer).__name__ == "Activation":
-        layer = model_nodes(model, layer)[0].parent_nodes[0].operation
-    nodes = model_nodes(model, layer)
-    node = nodes[0] if nodes else None
-    if node is None or len(node.input_tensors) != 1:
+    output = graph_of(model).outputs[0]
+    if type(output.layer).__name__ == "Activation" and len(output.inputs) == 1:
+        output = output.inputs[0]
+    if len(output.inputs) != 1:
         raise GradeFailure(f"{POSTS_EXERCISE}: the output layer should read one tensor, the concatenated "
                            "encodings.")
-    merged = _through_dropout(model, node.input_tensors[0])
-    merge = producer(merged)
+    merged = _through_dropout(output.inputs[0])
+    merge = merged.layer
     if type(merge).__name__ != "Concatenate":
         raise GradeFailure(f"{POSTS_EXERCISE}: the output layer reads '{merge.name}' ({type(merge).__name__}); it "
                            "should read the concatenation of the two encodings, "
                            "layers.concatenate([encoded_a, encoded_b]).")
-    history = merged._keras_history
-    parts = list(history.operation._inbound_nodes[history.node_index].input_tensors)
+    parts = merged.inputs
     want = [ends.get(name, [None])[0] if len(ends.get(name, [])) == 1 else None for name in POSTS]
     if len(parts) == 2 and all(w is not None for w in want) and parts[0] is want[1] and parts[1] is want[0]:
         raise GradeFailure(f"{POSTS_EXERCISE}: the concatenation puts post_b's encoding first; concatenate them "
@@ -319,7 +316,7 @@ def test_siamese_units(submission):
         model = _siamese(submission, units)
         for name, branch in branches(model).items():
             ends = encodings(model, branch)
-            sizes = sorted({tuple(t.shape)[-1] for t in ends})
+            sizes = sorted({tuple(end.outputs[0].shape)[-1] for end in ends})
             if sizes != [units]:
                 raise GradeFailure(f"{EXERCISE}({units}): the encoding of '{name}' should have {units} numbers "
                                    f"(Dense(units)), it has {', '.join(map(str, sizes)) or 'none'}.")
@@ -329,7 +326,7 @@ def test_siamese_units(submission):
 def test_siamese_symmetric(submission):
     """Exercise 2: swapping the two images does not change the answer (shared encoder, then |a − b|)."""
     model = _siamese(submission)
-    a, b = random_batch((16, 8, 8, 1), seed=1), random_batch((16, 8, 8, 1), seed=2)
+    a, b = random_batch((16, 8, 8, 1), "symmetric", "a"), random_batch((16, 8, 8, 1), "symmetric", "b")
     forward = submission.run(f"predicting with the model of {EXERCISE}", model.predict,
                              {"image_a": a, "image_b": b}, verbose=0)
     swapped = submission.run(f"predicting with the model of {EXERCISE}", model.predict,
@@ -340,15 +337,15 @@ def test_siamese_symmetric(submission):
                            "(not with a concatenation, whose order matters).")
 
 
-def _ancestors(node) -> set[int]:
-    """The ids of every node upstream of ``node``."""
+def _ancestors(call: Call) -> set[int]:
+    """The ids of every call upstream of ``call``."""
     seen: set[int] = set()
-    stack = list(node.parent_nodes)
+    stack = list(call.inputs)
     while stack:
         parent = stack.pop()
         if id(parent) not in seen:
             seen.add(id(parent))
-            stack.extend(parent.parent_nodes)
+            stack.extend(parent.inputs)
     return seen
 
 
@@ -374,29 +371,36 @@ def test_siamese_absolute_difference(submission):
         if len(ends[name]) != 1:
             raise GradeFailure(f"{EXERCISE}: '{name}' should be encoded into one vector that goes into the merge; "
                                f"its path ends in {len(ends[name])} tensors.")
-    deps = dependence()
-    merged = [(op, node) for op in model.operations for node in model_nodes(model, op)
-              if deps(node) >= set(IMAGES) and getattr(op, "weights", None)]
-    first = [(op, node) for op, node in merged
-             if not any(id(other) in _ancestors(node) for _, other in merged if other is not node)]
+    graph = graph_of(model)
+    deps = dependence(graph)
+    merged = [call for call in graph.calls if deps(call) >= set(IMAGES) and getattr(call.layer, "weights", None)]
+    first = [call for call in merged
+             if not any(id(other) in _ancestors(call) for other in merged if other is not call)]
     if not first:
         raise GradeFailure(f"{EXERCISE}: no layer with weights comes after the two encodings meet; merge them "
                            "with |a − b| (layers.subtract, then keras.ops.abs) and feed that to the output "
                            "Dense(1, sigmoid) 'same'.")
-    a, b = random_batch((16, 8, 8, 1), seed=3), random_batch((16, 8, 8, 1), seed=4)
+    a, b = random_batch((16, 8, 8, 1), "difference", "a"), random_batch((16, 8, 8, 1), "difference", "b")
     batch = [{"image_a": a, "image_b": b}[t.name] for t in model.inputs]
-    for op, node in first:
-        if len(node.input_tensors) != 1:
-            raise GradeFailure(f"{EXERCISE}: '{op.name}' receives {len(node.input_tensors)} tensors after the two "
+    for call in first:
+        op = call.layer
+        if len(call.inputs) != 1:
+            raise GradeFailure(f"{EXERCISE}: '{op.name}' receives {len(call.inputs)} tensors after the two "
                                "paths meet; it should receive one, |a − b| of the two encodings.")
-        merge = node.input_tensors[0]
-        probe = keras.Model(model.inputs, [ends["image_a"][0], ends["image_b"][0], merge])
+        merge = call.inputs[0].outputs[0]
+        seen = [ends["image_a"][0].tensor, ends["image_b"][0].tensor, call.inputs[0].tensor]
+        if any(t is None for t in seen):
+            raise GradeFailure(f"{EXERCISE}: the merge of the two encodings happens inside a nested model, where "
+                               "the grader cannot read it; merge them in the model itself: "
+                               "keras.ops.abs(layers.subtract([a, b])).")
+        probe = keras.Model(model.inputs, seen)
         enc_a, enc_b, got = submission.run(f"predicting with the model of {EXERCISE}", probe.predict, batch,
                                            verbose=0)
         want = np.abs(enc_a - enc_b)
         if np.shape(got) != np.shape(want):
+            encoding = shape_str(ends["image_a"][0].outputs[0].shape)
             raise GradeFailure(f"{EXERCISE}: '{op.name}' receives a tensor of shape {shape_str(merge.shape)}, not "
-                               f"|a − b| of the two encodings (shape {shape_str(ends['image_a'][0].shape)}; a "
+                               f"|a − b| of the two encodings (shape {encoding}; a "
                                "concatenation, for one, is twice as long); merge them with "
                                "keras.ops.abs(layers.subtract([a, b])).")
         if not np.allclose(got, want, atol=1e-5, rtol=1e-4):
@@ -415,8 +419,9 @@ def test_siamese_learns(submission):
     from coursekit.data.digit_pairs import load_digit_pairs
 
     (x, y), _, _ = load_digit_pairs()
-    x = {name: x[name][:512] for name in IMAGES}
-    y = y[:512]
+    rows = run_rng(EXERCISE, "learns").choice(len(y), 512, replace=False)  # other pairs every grading run
+    x = {name: x[name][rows] for name in IMAGES}
+    y = y[rows]
     model = _siamese(submission)
     model.compile(optimizer=keras.optimizers.Adam(0.005), loss="binary_crossentropy")
     history = submission.run(f"training the model of {EXERCISE}", model.fit, x, y, epochs=8, batch_size=64,

@@ -25,6 +25,7 @@ from gradekit.harness import (
     model_nodes,
     parents,
     producer,
+    run_rng,
     same_variables,
     shape_str,
 )
@@ -180,7 +181,7 @@ def _build_vqa(submission: Submission, setting: tuple = VQA_SETTINGS[0]):
     vision, question_encoder = given_models(image_shape, length, vocabulary)
     # Weights as if trained, drawn here: the worker seeds Keras as the judge does, so a freshly initialised copy
     # would otherwise come back with the very numbers the given models were built with.
-    rng = np.random.default_rng(11)
+    rng = run_rng(VQA, "weights", image_shape)  # new every grading run
     for given in (vision, question_encoder):
         given.set_weights([rng.normal(0.0, 0.2, w.shape).astype(w.dtype) for w in given.get_weights()])
     handed_in = {"vision model": _weights_now(vision), "question encoder": _weights_now(question_encoder)}
@@ -372,7 +373,7 @@ def test_video_qa_trains_the_given_models(submission):
     encoder's own weights."""
     frame_shape, frames, length, vocabulary, answers = SETTINGS[0]
     model, vision, question_encoder = _build(submission)
-    rng = np.random.default_rng(3)
+    rng = run_rng(EXERCISE, "learns")
     x = {"video": rng.random((64, frames, *frame_shape)).astype("float32"),
          "question": rng.integers(1, vocabulary, (64, length)).astype("int32")}
     y = (x["question"][:, 0] % answers).astype("int64")  # a learnable rule: the answer follows the first word

@@ -1,8 +1,12 @@
 """Grader for lesson 08 — three ways to build a model (20 points).
 
-``SubclassedMLP`` is a class, which cannot travel to the grader: the worker builds it with sizes, weights and
-inputs drawn here afresh for every grading run (``gradekit.probes.probe_model_class``) and reports what it saw; the
-checks compare that with what the grader computes itself (the functional MLP's computation, in NumPy).
+``SubclassedMLP`` is a class, which cannot travel to the grader. Its class statement (it subclasses ``keras.Model``,
+not ``Sequential``; its ``__init__`` does not build a functional model; it defines ``call`` and ``get_config``) is read
+here from the submitted source, parsed and never run (``gradekit.source``). Its behaviour: the worker builds it with
+sizes, weights and inputs drawn here afresh for every grading run (``gradekit.probes.probe_model_class``) and reports
+the outputs; the checks compare them with what the grader computes itself (the functional MLP's computation, in
+NumPy). The output shape, parameter count, weight shapes and trainable flags it reports word the feedback and decide
+the tests about them: the README lists them as resting on the worker's word.
 ``build_ensemble`` receives models built here and must call *them*, once each, on one new input, and average their
 outputs; the graph it returns is read here, and its predictions are compared with the members' own.
 """
@@ -14,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from gradekit import source as source_facts
 from gradekit.harness import (
     GradeFailure,
     Submission,
@@ -26,6 +31,7 @@ from gradekit.harness import (
     probe_failure,
     producer,
     random_batch,
+    run_rng,
     shape_str,
 )
 
@@ -34,10 +40,13 @@ L = keras.layers
 # ---------------------------------------------------------------------------------------------- exercise 1
 
 CLASS = "SubclassedMLP"
-# (input width, units, classes): every size differs from the others, so weights in the wrong order cannot fit
-CASES = [(7, 5, 3), (6, 4, 9)]
-SYMBOLIC = (5, 6, 4)
-SAVED = (4, 3, 2)
+
+
+def _sizes(rng: np.random.Generator) -> tuple[int, int, int]:
+    """(input width, units, classes), drawn afresh: all different, so weights in the wrong order cannot fit, and
+    never 10 classes (the digits), so a hard-coded 10 shows."""
+    width, units, classes = (int(n) for n in rng.choice([2, 3, 4, 5, 6, 7, 8, 9, 11, 12], size=3, replace=False))
+    return width, units, classes
 
 
 def _relu(z: np.ndarray) -> np.ndarray:
@@ -82,20 +91,49 @@ def _spec(rng: np.random.Generator, width: int, units: int, classes: int) -> dic
 
 def _plan() -> dict:
     rng = np.random.default_rng()  # fresh values every run: an answer must compute them, not recall them
-    return {"cases": [_spec(rng, *case) for case in CASES], "symbolic": _spec(rng, *SYMBOLIC),
-            "config_kwargs": {"units": 3, "num_classes": 4, "name": "mine"}, "save": _spec(rng, *SAVED)}
+    config = _spec(rng, *_sizes(rng))
+    config["kwargs"]["name"] = f"mine_{rng.integers(1000, 9999)}"
+    return {"cases": [_spec(rng, *_sizes(rng)) for _ in range(2)], "symbolic": _spec(rng, *_sizes(rng)),
+            "config": config, "save": _spec(rng, *_sizes(rng))}
 
 
-def _observe(submission: Submission) -> tuple[dict, dict]:
-    """The plan and what the worker observed, once per submission."""
+def _probed(submission: Submission) -> tuple[dict, dict]:
+    """The plan and what the worker observed, once per submission (a lesson that cannot be loaded, or has no
+    SubclassedMLP, fails here with the worker's reason)."""
     if "subclassed_mlp" not in submission.memo:
         plan = _plan()
         submission.memo["subclassed_mlp"] = (plan, submission.probe(CLASS, "model_class", plan))
-    plan, seen = submission.memo["subclassed_mlp"]
+    return submission.memo["subclassed_mlp"]
+
+
+def _structure(submission: Submission) -> source_facts.ClassFacts:
+    """The class statement, read from the source: a subclass of keras.Model itself."""
+    _probed(submission)
+    found = submission.source(CLASS)
+    facts = source_facts.class_facts(found.module, found.defined)
+    if facts is None:
+        raise GradeFailure(f"{CLASS} must be a class that subclasses keras.Model; the submission defines no class "
+                           f"{CLASS} (write `class {CLASS}(keras.Model):`).")
+    if facts.problem:
+        raise GradeFailure(f"{CLASS}: {facts.problem}; write `class {CLASS}(keras.Model):`.")
+    if facts.base_kind == "Sequential":
+        raise GradeFailure(f"{CLASS} subclasses keras.Sequential; subclass keras.Model, create the layers in "
+                           "__init__ and apply them in call().")
+    if facts.base_kind == "Layer":
+        raise GradeFailure(f"{CLASS} must be a class that subclasses keras.Model (it is a subclass of "
+                           "keras.layers.Layer, not of keras.Model).")
+    if facts.base_kind != "Model":
+        raise GradeFailure(f"{CLASS} must be a class that subclasses keras.Model; it subclasses "
+                           f"{source_facts.describe_base(facts)}.")
+    return facts
+
+
+def _observe(submission: Submission) -> tuple[dict, dict]:
+    """The plan and what the worker observed, once per submission (after the class statement was read)."""
+    _structure(submission)
+    plan, seen = _probed(submission)
     if not seen.get("is_model_class"):
-        what = ("a subclass of keras.layers.Layer, not of keras.Model" if seen.get("is_layer_class")
-                else f"a {seen.get('kind', '?')}")
-        raise GradeFailure(f"{CLASS} must be a class that subclasses keras.Model (it is {what}).")
+        raise GradeFailure(f"{CLASS} must be a class that subclasses keras.Model (it is a {seen.get('kind', '?')}).")
     return plan, seen
 
 
@@ -144,18 +182,16 @@ def _compare(label: str, spec: dict, got: Any) -> None:
 def test_subclassed_mlp_is_a_model_subclass(submission):
     """Exercise 1: SubclassedMLP subclasses keras.Model (not Sequential), and an instance computes with its own
     call(), not as a functional model built in __init__."""
-    plan, seen = _observe(submission)
-    if seen.get("is_sequential_class"):
-        raise GradeFailure(f"{CLASS} subclasses keras.Sequential; subclass keras.Model, create the layers in "
-                           "__init__ and apply them in call().")
-    spec, record = plan["cases"][0], (seen.get("cases") or [{}])[0]
-    _ready(spec, record, ("create",))
-    if record.get("functional_instance"):
-        raise GradeFailure(f"{_label(spec)} is a functional model (its __init__ passes inputs and outputs to "
+    facts = _structure(submission)
+    if any(call.args or any(k.arg in ("inputs", "outputs") for k in call.keywords)
+           for call in facts.super_init_calls()):
+        raise GradeFailure(f"{CLASS} is a functional model (its __init__ passes inputs and outputs to "
                            "super().__init__); the exercise asks for the subclassing style: create the layers in "
                            "__init__ and apply them in call().")
-    if not seen.get("defines_call"):
+    if not facts.defines("call"):
         raise GradeFailure(f"{CLASS} defines no call(); write the forward pass in call(self, inputs).")
+    plan, seen = _observe(submission)
+    _ready(plan["cases"][0], (seen.get("cases") or [{}])[0], ("create",))
 
 
 @graded(CLASS, 1)
@@ -244,40 +280,45 @@ def test_subclassed_mlp_inside_a_functional_model(submission):
 @graded(CLASS, 1)
 def test_subclassed_mlp_config(submission):
     """Exercise 1: get_config() holds units and num_classes with the base config, and SubclassedMLP.from_config
-    rebuilds a model of the same sizes and name."""
-    _, seen = _observe(submission)
-    record = seen.get("config") or {}
-    reason = probe_failure(record.get("create"))
-    if reason:
-        raise GradeFailure(f"creating {CLASS}(units=3, num_classes=4, name='mine') failed: {reason}.")
-    if not seen.get("defines_get_config"):
+    rebuilds a model of the same sizes and name, which computes what the functional MLP computes."""
+    if not _structure(submission).defines("get_config"):
         raise GradeFailure(f"{CLASS} defines no get_config(): for a subclassed model Keras cannot write one (its "
                            "get_config() raises NotImplementedError), so the model cannot be rebuilt or loaded "
                            "back; return the base config plus units and num_classes.")
+    plan, seen = _observe(submission)
+    spec, record = plan["config"], seen.get("config") or {}
+    label = f"{_label(spec)[:-1]}, name={spec['kwargs']['name']!r})"
+    units, classes, name = spec["kwargs"]["units"], spec["kwargs"]["num_classes"], spec["kwargs"]["name"]
+    reason = probe_failure(record.get("create"))
+    if reason:
+        raise GradeFailure(f"creating {label} failed: {reason}.")
     reason = probe_failure(record.get("config"))
     config = record.get("config")
     if reason or not isinstance(config, dict) or set(config) == {"error"}:
         detail = reason or (config or {}).get("error", "returned nothing")
-        raise GradeFailure(f"{CLASS}(units=3, num_classes=4, name='mine').get_config() failed: {detail}.")
+        raise GradeFailure(f"{label}.get_config() failed: {detail}.")
     missing = [key for key in ("units", "num_classes") if key not in config]
     if missing:
         raise GradeFailure(f"{CLASS}.get_config() lacks {', '.join(missing)}; add them to the base config "
                            "(config = super().get_config(), then config.update(...)).")
-    if config["units"] != 3 or config["num_classes"] != 4:
-        raise GradeFailure(f"{CLASS}(units=3, num_classes=4).get_config() holds units={config['units']!r} and "
+    if config["units"] != units or config["num_classes"] != classes:
+        raise GradeFailure(f"{label}.get_config() holds units={config['units']!r} and "
                            f"num_classes={config['num_classes']!r}; store the constructor's arguments.")
-    if "name" not in config:
+    if config.get("name") != name:
         raise GradeFailure(f"{CLASS}.get_config() lacks the base config (the name, for one); start from "
                            "super().get_config().")
     reason = probe_failure(record.get("round_trip"))
     if reason:
         raise GradeFailure(f"{CLASS}.from_config(model.get_config()) failed: {reason}.")
     clone = record.get("round_trip") or {}
-    again = clone.get("config") or {}
-    if clone.get("name") != "mine" or again.get("units") != 3 or again.get("num_classes") != 4:
-        raise GradeFailure(f"{CLASS}.from_config(get_config()) does not give back units=3, num_classes=4 and the "
-                           "name 'mine'; pass **kwargs on to super().__init__ and store the constructor's "
-                           "arguments in get_config().")
+    if clone.get("name") != name:
+        raise GradeFailure(f"{CLASS}.from_config(get_config()) does not give back the name {name!r}; pass **kwargs "
+                           "on to super().__init__.")
+    reason = probe_failure(record.get("outputs"))
+    if reason:
+        raise GradeFailure(f"the model made again with {CLASS}.from_config(get_config()), given the functional MLP's "
+                           f"weights with set_weights, failed to predict: {reason}.")
+    _compare(f"the model made again with {CLASS}.from_config(get_config())", spec, record.get("outputs"))
 
 
 @graded(CLASS, 1)
@@ -291,7 +332,7 @@ def test_subclassed_mlp_save_load(submission):
         raise GradeFailure(f"setting the functional MLP's weights on {_label(spec)} with set_weights, before saving "
                            f"it, failed: {reason}.")
     reason = probe_failure(record.get("outputs"))
-    if reason and not seen.get("defines_get_config"):
+    if reason and not _structure(submission).defines("get_config"):
         raise GradeFailure(f"saving {_label(spec)} in the .keras format and loading it back failed: {CLASS} defines "
                            "no get_config(), which Keras needs to make the model again.")
     if reason:
@@ -319,7 +360,7 @@ def given_members(width: int, classes: int, count: int) -> list[keras.Model]:
     h = L.Dense(4, activation="relu")(L.Dense(8, activation="tanh")(z))
     third = keras.Model(z, L.Dense(classes, activation="softmax")(h), name="member_c")
     members = [first, second, third][:count]
-    rng = np.random.default_rng(width)
+    rng = run_rng(EXERCISE, "members", width)  # trained-like weights, new every grading run
     for member in members:  # biases too: members that differ in every way
         member.set_weights([rng.normal(scale=0.7, size=w.shape).astype("float32") for w in member.get_weights()])
     return members
@@ -467,7 +508,7 @@ def test_ensemble_predictions(submission):
     (tried with two and three members)."""
     for setting in SETTINGS:
         model, members, _ = _build(submission, setting)
-        x = random_batch((16, setting[0]), seed=setting[0]) * 4 - 2
+        x = random_batch((16, setting[0]), EXERCISE, setting) * 4 - 2
         got = submission.run(f"predicting with the model of {EXERCISE}", model.predict, x, verbose=0)
         if isinstance(got, dict) and len(got) == 1:  # one output, keyed by its name
             got = next(iter(got.values()))

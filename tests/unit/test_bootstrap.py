@@ -246,3 +246,39 @@ def test_the_course_venv_imports_coursekit_outside_lessons(tmp_path):
                           cwd=bootstrap.ROOT / "lessons" / "zh-CN", env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).parent.parent == bootstrap.ROOT / "lessons"
+
+
+def test_missing_bubblewrap_is_one_line_and_not_fatal_unless_required(monkeypatch, capsys):
+    monkeypatch.setattr(bootstrap.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: None)
+    monkeypatch.setattr(bootstrap, "bubblewrap_install_command", lambda: None)
+    assert bootstrap.ensure_bubblewrap(required=False) is False
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "falls back" in out and "apt-get install bubblewrap" in out
+    with pytest.raises(bootstrap.SetupError) as info:
+        bootstrap.ensure_bubblewrap(required=True)
+    assert str(info.value) == bootstrap.BUBBLEWRAP_FIX
+    monkeypatch.setenv("COURSE_REQUIRE_SANDBOX", "1")  # what grading requires, the set-up requires too
+    with pytest.raises(bootstrap.SetupError):
+        bootstrap.ensure_bubblewrap()
+
+
+def test_bubblewrap_is_installed_when_possible_and_only_on_linux(monkeypatch, tmp_path):
+    marker = tmp_path / "bwrap"
+    monkeypatch.setattr(bootstrap.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: str(marker) if marker.exists() else None)
+    monkeypatch.setattr(bootstrap, "bubblewrap_install_command",
+                        lambda: [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"])
+    assert bootstrap.ensure_bubblewrap(required=True) is True and marker.exists()
+    monkeypatch.setattr(bootstrap.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(bootstrap, "bubblewrap_install_command", lambda: pytest.fail("not on macOS"))
+    assert bootstrap.ensure_bubblewrap(required=True) is False
+
+
+def test_bubblewrap_installer_choice(monkeypatch):
+    monkeypatch.setattr(bootstrap.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: "/usr/bin/apt-get" if name == "apt-get" else None)
+    monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)
+    assert bootstrap.bubblewrap_install_command()[-1].endswith("apt-get install -y -qq bubblewrap")
+    monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 1000)  # not root and no sudo: cannot install
+    assert bootstrap.bubblewrap_install_command() is None

@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from gradekit import evidence
-from gradekit.harness import GradeFailure, Submission, close_workers, same_variables
+from gradekit import evidence, sandbox
+from gradekit.harness import GradeFailure, Submission, WorkerProcess, close_workers, same_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 L = keras.layers
@@ -173,8 +173,8 @@ def _model_plan() -> tuple[dict, np.ndarray]:
     w1, b1, w2, b2 = (rng.normal(size=s).astype("float32") for s in ((3, 4), (4,), (4, 2), (2,)))
     x = rng.normal(size=(5, 3)).astype("float32")
     spec = {"kwargs": {"units": 4, "num_classes": 2}, "input_dim": 3, "weights": [w1, b1, w2, b2], "x": x}
-    plan = {"cases": [spec], "symbolic": spec, "config_kwargs": {"units": 4, "num_classes": 2, "name": "mine"},
-            "save": spec}
+    config = {**spec, "kwargs": {"units": 4, "num_classes": 2, "name": "mine"}}
+    plan = {"cases": [spec], "symbolic": spec, "config": config, "save": spec}
     return plan, np.maximum(x @ w1 + b1, 0) @ w2 + b2
 
 
@@ -182,13 +182,12 @@ def test_the_model_class_probe_reports_shapes_weights_outputs_config_and_a_save(
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     plan, want = _model_plan()
     seen = Submission.from_objects("lesson99", TinyModel=TinyModel).probe("TinyModel", "model_class", plan)
-    assert seen["is_model_class"] and seen["defines_call"] and seen["defines_get_config"]
-    assert not seen["is_sequential_class"]
+    assert seen["is_model_class"]
     case = seen["cases"][0]
-    assert case["output_shape"] == [2, 2] and case["parameters"] == 26 and not case["functional_instance"]
+    assert case["output_shape"] == [2, 2] and case["parameters"] == 26
     assert case["weight_shapes"] == [[3, 4], [4], [4, 2], [2]] and case["trainable_count"] == 4
     assert seen["symbolic"]["output_shape"] == [None, 2]
-    for record in (case, seen["symbolic"], seen["save"]):
+    for record in (case, seen["symbolic"], seen["save"], seen["config"]):
         assert np.allclose(record["outputs"], want, atol=1e-5)
     assert seen["config"]["config"]["units"] == 4 and seen["config"]["round_trip"]["name"] == "mine"
     assert not any(tmp_path.iterdir()), "the .keras save happens in a temporary folder, removed afterwards"
@@ -211,7 +210,7 @@ def test_the_model_class_probe_records_each_failure_on_its_own():
     assert seen["cases"][0]["create"] == {"error": "not_implemented"}
     assert seen["config"]["create"] == {"error": "not_implemented"}
     seen = Submission.from_objects("lesson99", f=lambda units, num_classes: None).probe("f", "model_class", plan)
-    assert seen == {"is_model_class": False, "kind": "function", "is_layer_class": False}
+    assert seen == {"is_model_class": False, "kind": "function"}
 
 
 # ------------------------------------------------------------------------------------------------ time limits
@@ -285,9 +284,374 @@ def test_the_worker_reads_nothing_of_the_course_and_writes_only_its_scratch(peek
         assert "Landlock" in submission.transport.sandbox
 
 
+# ------------------------------------------------------------------------------------- bubblewrap and its fallback
+
+CONFINED = '''
+import os
+import time
+
+
+def visible(paths):
+    return [os.path.exists(p) for p in paths]  # os.stat: no audit event, and Landlock does not hide names
+
+
+def interfaces():
+    with open("/proc/self/net/dev") as table:
+        return sorted(line.split(":")[0].strip() for line in table.readlines()[2:])
+
+
+def fill():
+    written = 0
+    try:
+        with open("filler.bin", "wb") as out:
+            while True:
+                out.write(b"x" * 2**20)
+                out.flush()
+                written += 2**20
+    except OSError as error:
+        return written, str(error)
+
+
+def escape():
+    """A process that Python's audit hook does not see start: fork_exec, a new session, a preexec_fn that never
+    returns (so no program is executed, which Landlock would refuse)."""
+    import _posixsubprocess
+
+    def forever():
+        while True:
+            time.sleep(1)
+
+    read, write = os.pipe()
+    return _posixsubprocess.fork_exec([b"/nonexistent"], [b"/nonexistent"], True, (write,), None, None, -1, -1, -1,
+                                      -1, -1, -1, read, write, True, True, -1, None, None, None, -1, forever, False)
+'''
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """The processes below ``pid`` (pid -> start time), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        stat = sandbox._stat(int(entry)) if entry.isdigit() else None
+        if stat:
+            children.setdefault(stat[0], []).append(int(entry))
+    found, todo = {}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found[child] = sandbox.start_time(child)
+            todo.append(child)
+    return found
+
+
+@pytest.fixture(scope="module", params=["bubblewrap", "fallback"])
+def confined(request, tmp_path_factory):
+    """A worker with an 8 MB scratch, inside bubblewrap or (bwrap pointed at nothing) with the fallback's layers."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the sandbox is Linux's")
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "fallback":
+            patch.setenv(sandbox.BWRAP_ENV, "/nonexistent/bwrap")
+            patch.delenv(sandbox.REQUIRE_ENV, raising=False)
+        elif sandbox.bubblewrap()[0] is None:
+            pytest.skip(f"bubblewrap is not usable here: {sandbox.bubblewrap()[1]}")
+        folder = tmp_path_factory.mktemp("confined")
+        (folder / "lesson99.py").write_text(CONFINED)
+        worker = WorkerProcess(folder, call_timeout=20, memory_mb=1024, scratch_mb=8)
+        try:
+            yield request.param, worker
+        finally:
+            worker.close()
+
+
+def run_in(worker: WorkerProcess, name: str, *args):
+    """Call ``name`` in the worker straight through its transport: the sandbox must hold for code that got past
+    every check the judge makes before a call."""
+    document, arrays = evidence.pack((list(args), {}))
+    document.update({"op": "call", "lesson": "lesson99", "name": name, "timeout": 20, "probe": ""})
+    reply, out = evidence.decode(worker.request(evidence.encode(document, arrays), time.monotonic() + 200))
+    assert reply.get("ok"), reply
+    return evidence.unpack(reply, out)
+
+
+def test_the_worker_in_bubblewrap_sees_nothing_of_the_course_folder(confined):
+    mode, worker = confined
+    course = [str(ROOT / name) for name in ("solutions", "lessons", "tests", ".git", "README.md")]
+    seen = run_in(worker, "visible", [*course, sys.prefix, sys.base_prefix])
+    if mode == "bubblewrap":
+        assert worker.sandbox.startswith("bubblewrap ") and "PID, network" in worker.sandbox
+        assert seen == [False] * len(course) + [True, True], "only the Python installation is there, not the course"
+    else:
+        assert worker.sandbox.startswith("no bubblewrap (") and "audit hook" in worker.sandbox
+        assert seen[0], "without bubblewrap, names stay visible (their content does not: Landlock, audit hook)"
+
+
+def test_the_worker_in_bubblewrap_has_no_network(confined):
+    mode, worker = confined
+    found = run_in(worker, "interfaces")
+    if mode == "bubblewrap":
+        assert found == ["lo"], found
+    else:
+        assert found, "the fallback sees the machine's interfaces (Landlock and the audit hook refuse connections)"
+
+
+def test_the_scratch_is_limited_to_its_size(confined):
+    mode, worker = confined
+    written, error = run_in(worker, "fill")
+    assert written <= 8 * 2**20
+    # bubblewrap: a tmpfs of 8 MB in all; the fallback: 8 MB per file (RLIMIT_FSIZE), no quota on the total
+    assert ("No space left on device" if mode == "bubblewrap" else "File too large") in error, error
+
+
+def _namespace_pid(pid: int) -> int:
+    """A process's PID in its own PID namespace (the last of NSpid)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return pid
+
+
+def test_processes_the_worker_starts_end_with_it(confined):
+    mode, worker = confined
+    inner = run_in(worker, "escape")
+    below = _descendants(worker.proc.pid)
+    escaped = [pid for pid in below if _namespace_pid(pid) == inner and pid != worker.proc.pid]
+    assert len(escaped) == 1, "the escaping process runs, below the worker"
+    worker.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(sandbox.start_time(pid) == start for pid, start in below.items()):
+        time.sleep(0.1)
+    alive = [pid for pid, start in below.items() if sandbox.start_time(pid) == start]
+    assert not alive, f"{mode}: {alive} outlived the worker"
+    assert not worker.folder.exists()
+
+
 def test_the_results_table_of_a_worker_answer_is_data_only():
     """An answer is JSON plus an npz archive: nothing in it is executed to read it."""
     document, arrays = evidence.pack({"w": np.ones((2, 2))})
     blob = evidence.encode(document, arrays)
     size = int.from_bytes(blob[:8], "big")
     assert json.loads(blob[8:8 + size])["root"]["dict"][0][0] == "w"
+
+
+# ------------------------------------------------------------------------------------------------ intake
+# What a submission may hand the judge: the files grading reads, never through a link, bounded in size and number.
+
+import threading  # noqa: E402
+
+from gradekit import intake, notebook  # noqa: E402
+
+SOLUTION = ROOT / "solutions" / "lesson01.py"
+STUDENT_CODE = b"def build_functional_mlp():\n    return 'mine'\n"
+
+
+def _bad_lesson01(folder: Path, kind: str) -> None:
+    """lesson01.py in ``folder`` made into ``kind`` of file the intake must refuse."""
+    target = folder / "lesson01.py"
+    if kind == "relative link":
+        target.symlink_to(os.path.relpath(SOLUTION, folder))
+    elif kind == "absolute link":
+        target.symlink_to(SOLUTION)
+    elif kind == "link through /proc/self/cwd":
+        target.symlink_to("/proc/self/cwd/solutions/lesson01.py")
+    elif kind == "link to /dev/zero":
+        target.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "hard link":
+        (folder.parent / "elsewhere.py").write_bytes(STUDENT_CODE)
+        os.link(folder.parent / "elsewhere.py", target)
+    elif kind == "oversized":
+        target.write_bytes(b"#" * (intake.MAX_MODULE_BYTES + 1))
+    elif kind == "folder":
+        target.mkdir()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, FIFOs and O_NOFOLLOW as on Linux")
+@pytest.mark.parametrize("kind, message", [
+    ("relative link", "lesson01.py is a symbolic link: hand in the file itself"),
+    ("absolute link", "lesson01.py is a symbolic link: hand in the file itself"),
+    ("link through /proc/self/cwd", "lesson01.py is a symbolic link: hand in the file itself"),
+    ("link to /dev/zero", "lesson01.py is a symbolic link: hand in the file itself"),
+    ("fifo", "lesson01.py is not a regular file (a pipe, device or socket): hand in the file itself"),
+    ("hard link", "lesson01.py is a hard link"),
+    ("oversized", "lesson01.py is larger than 2 MB: hand in only your code"),
+    ("folder", "lesson01.py is a folder, not a file: hand in the file itself"),
+])
+def test_the_intake_refuses_links_special_files_and_oversized_files(tmp_path, monkeypatch, kind, message):
+    """Each refused file costs its own lesson, with a message naming it; nothing is read through it, and the other
+    lessons' files are copied exactly."""
+    monkeypatch.chdir(ROOT)  # where /proc/self/cwd leads in the judge
+    folder = tmp_path / "ada"
+    folder.mkdir()
+    _bad_lesson01(folder, kind)
+    (folder / "lesson02.py").write_bytes(STUDENT_CODE)
+    if "link" in kind and kind != "hard link":
+        assert os.path.exists(folder / "lesson01.py"), "the link leads somewhere readable: the attack is real"
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(intake.take(folder, tmp_path / "judge")), daemon=True)
+    thread.start()
+    thread.join(20)
+    assert result, "the intake blocked (on a FIFO?)"
+    taken = result[0]
+    assert taken.problem("lesson01").startswith(message)
+    assert taken.problem("lesson02") == "" and taken.submission == tmp_path / "judge"
+    assert sorted(p.name for p in (tmp_path / "judge").iterdir()) == ["lesson02.py"]
+    assert (tmp_path / "judge" / "lesson02.py").read_bytes() == STUDENT_CODE
+
+
+def test_the_intake_refuses_an_oversized_notebook_with_what_to_do(tmp_path):
+    folder = tmp_path / "ada"
+    folder.mkdir()
+    with open(folder / "01_sequential_to_functional.ipynb", "wb") as handle:
+        handle.truncate(intake.MAX_NOTEBOOK_BYTES + 1)  # sparse: large without filling the disk
+    taken = intake.take(folder, tmp_path / "judge")
+    assert taken.problem("lesson01") == ("01_sequential_to_functional.ipynb is larger than 50 MB: clear its outputs "
+                                         "(Kernel → Restart and clear outputs) and hand it in again")
+    assert not any((tmp_path / "judge").iterdir())
+
+
+def test_the_intake_takes_only_the_files_grading_reads(tmp_path):
+    """Top-level lesson files, one per lesson as the worker picks it (lessonNN.py, else the first NN_*.ipynb):
+    no sub-folder (a real one or a link to the solutions), no hidden file, no other file."""
+    folder = tmp_path / "ada"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "nested" / "lesson03.py").write_bytes(STUDENT_CODE)
+    (folder / "solutions").symlink_to(ROOT / "solutions")
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "02_a-checkpoint.ipynb").write_text("{}")
+    (folder / ".lesson04.py").write_bytes(STUDENT_CODE)
+    (folder / "notes.txt").write_text("notes")
+    (folder / "lesson01.py").write_bytes(STUDENT_CODE)
+    (folder / "01_draft.ipynb").write_text("{}")  # lesson01.py is what the worker reads
+    (folder / "02_b.ipynb").write_text('{"b": 1}')
+    (folder / "02_a.ipynb").write_text('{"a": 1}')  # the first in sorted order
+    taken = intake.take(folder, tmp_path / "judge")
+    assert taken.problems == {}
+    assert sorted(p.name for p in (tmp_path / "judge").iterdir()) == ["02_a.ipynb", "lesson01.py"]
+    assert (tmp_path / "judge" / "02_a.ipynb").read_text() == '{"a": 1}'
+
+
+@pytest.mark.parametrize("what", ["folder", "notebook"])
+def test_a_submission_that_is_itself_a_link_is_not_followed(tmp_path, what):
+    real = tmp_path / ("real" if what == "folder" else "real.ipynb")
+    if what == "folder":
+        real.mkdir()
+        (real / "lesson01.py").write_bytes(STUDENT_CODE)
+    else:
+        real.write_text('{"cells": []}')
+    link = tmp_path / ("eve" if what == "folder" else "eve.ipynb")
+    link.symlink_to(real)
+    taken = intake.take(link, tmp_path / "judge")
+    assert taken.problem("lesson01") == f"{link.name} is a symbolic link: hand in the folder or notebook itself"
+    assert not any((tmp_path / "judge").iterdir())
+    single = intake.take(real, tmp_path / "judge2")  # the real thing is taken
+    assert single.problems == {} and any((tmp_path / "judge2").iterdir())
+
+
+def test_the_intake_looks_at_a_bounded_number_of_entries(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake, "MAX_ENTRIES", 5)
+    folder = tmp_path / "ada"
+    folder.mkdir()
+    for k in range(6):
+        (folder / f"file{k}.txt").write_text("x")
+    taken = intake.take(folder, tmp_path / "judge")
+    assert "holds more than 5 entries" in taken.problem("lesson01")
+    assert not any((tmp_path / "judge").iterdir())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("RuntimeError: /work/main/solutions/lesson01.py", "RuntimeError: lesson01.py"),
+    ("Permission denied: '/work/main/x'", "Permission denied: 'x'"),
+    ('File "/tmp/grading-worker-1x/submission/lesson01.py", line 3', 'File "lesson01.py", line 3'),
+    ("(line 3 of /tmp/grading-judge-2/ada.ipynb (cell 4))", "(line 3 of ada.ipynb (cell 4))"),
+    ("see https://keras.io/api/layers/ and 1/2", "see https://keras.io/api/layers/ and 1/2"),
+])
+def test_absolute_paths_are_removed_from_feedback(text, expected):
+    assert intake.scrub_paths(text) == expected
+
+
+def test_the_notebook_reader_is_bounded(tmp_path, monkeypatch):
+    path = tmp_path / "01_x.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "x = 1\n", "metadata": {}}] * 3}))
+    assert len(notebook.read_cells(path)) == 3
+    monkeypatch.setattr(notebook, "MAX_CELLS", 2)
+    with pytest.raises(notebook.NotebookError, match="has 3 cells, more than the 2 graded"):
+        notebook.read_cells(path)
+    monkeypatch.setattr(notebook, "MAX_JSON_CONTAINERS", 5)
+    with pytest.raises(notebook.NotebookError, match="more than 5 JSON lists and objects: clear its outputs"):
+        notebook.read_cells(path)
+    monkeypatch.setattr(notebook, "MAX_JSON_CONTAINERS", 10**6)
+    monkeypatch.setattr(notebook, "MAX_CELLS", 10)
+    monkeypatch.setattr(notebook, "MAX_CODE_CHARS", 10)
+    with pytest.raises(notebook.NotebookError, match="code cells of 01_x.ipynb hold more than"):
+        notebook.exercise_programs(path)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(notebook.NotebookError, match="nested too deeply|lists and objects"):
+        notebook.read_cells(path)
+
+
+# ------------------------------------------------------------------------------------------------ weights it creates
+# The judge creates no more weights than the evidence sends: a forged layer of millions of units is refused before
+# its memory is allocated.
+
+
+def _forged_dense(units: int, build: bool) -> dict:
+    """A document holding one Dense layer of ``units`` and no weights (with a build_config: built as it is read)."""
+    config = keras.saving.serialize_keras_object(L.Dense(units, name="forged"))
+    if build:
+        config["build_config"] = {"input_shape": [None, 64]}
+    else:
+        config.pop("build_config", None)
+    return config
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("build", [True, False], ids=["built-from-config", "built-by-a-call"])
+def test_a_layer_that_would_create_weights_it_was_not_sent_is_refused_without_allocating(build):
+    keras.backend.clear_session()
+    inputs = keras.Input((64,), name="x")
+    document, arrays = evidence.pack(keras.Model(inputs, L.Dense(8, name="forged")(inputs)))
+    layer = next(r for r in document["objects"] if "layer" in r and r["layer"]["class_name"] == "Dense")
+    layer["layer"], layer["weights"] = _forged_dense(10**7, build), []
+    before, started = _peak_mb(), time.perf_counter()
+    with pytest.raises(evidence.EvidenceError, match=r"'forged' \(Dense\) would create 640,000,000 weights here, "
+                                                     r"but the answer sent 0"):
+        evidence.unpack(document, arrays)
+    assert time.perf_counter() - started < 5
+    assert _peak_mb() - before < 200, "the refused layer's 2.5 GB were not allocated"
+    document = {"root": {"object": 0}, "objects": [{"layer": _forged_dense(8, True), "weights": []}], "nodes": []}
+    with pytest.raises(evidence.EvidenceError, match="would create 512 weights here, but the answer sent 0"):
+        evidence.unpack(document, [])
+
+
+def test_models_rebuild_within_the_weights_they_send_and_a_total_bound(monkeypatch):
+    """Sub-layers (attention's projections, an LSTM's cell), seed states (Dropout) and compile settings stay within
+    what the layers send; all weights together stay within MAX_PARAMETERS."""
+    keras.backend.clear_session()
+    sequence, tokens = keras.Input((5, 8), name="sequence"), keras.Input((6,), dtype="int32", name="tokens")
+    x = L.BatchNormalization()(L.Dropout(0.2)(L.LSTM(4)(sequence)))
+    embedded = L.Embedding(50, 8)(tokens)
+    y = L.GlobalAveragePooling1D()(L.MultiHeadAttention(2, 4)(embedded, embedded))
+    model = keras.Model([sequence, tokens], L.Dense(3)(L.concatenate([x, y])))
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    back = round_trip(model)
+    data = [np.random.default_rng(0).random((2, 5, 8)).astype("float32"), np.arange(12).reshape(2, 6) % 50]
+    assert np.allclose(back.predict(data, verbose=0), model.predict(data, verbose=0), atol=1e-5)
+    monkeypatch.setattr(evidence, "MAX_PARAMETERS", 100)
+    with pytest.raises(evidence.EvidenceError, match="would create more than 100 weights"):
+        round_trip(model)
+
+
+def test_objects_the_judge_handed_in_build_their_own_weights_uncounted():
+    """A layer the judge handed in is its own: built while the answer is rebuilt, it is not charged to the answer."""
+    keras.backend.clear_session()
+    handed = L.Dense(8, name="handed")
+    inputs = keras.Input((4,))
+    document, arrays = evidence.pack(keras.Model(inputs, handed(inputs)), [handed])
+    mine = L.Dense(8, name="mine")  # the judge's, not built yet: 32 + 8 weights appear while rebuilding
+    back = evidence.unpack(document, arrays, [mine])
+    assert mine.built and back.layers[-1] is mine
