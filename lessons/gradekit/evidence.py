@@ -240,7 +240,9 @@ class Packer:
                     "state": self._state(obj)}
         if not _is_builtin(obj):
             raise EvidenceError(f"'{getattr(obj, 'name', kind)}' is a layer of class {kind}, defined in your own "
-                                "code; the grader rebuilds models from Keras' built-in layers only")
+                                "code; the grader rebuilds models from Keras' built-in layers only (a rule of the "
+                                "grader, in the student README's \"What the grader accepts\"): build the model "
+                                "from keras.layers, and compute on symbolic tensors with keras.ops")
         if kind in WRAPPERS:
             config = _serialization().serialize_keras_object(obj)
             config["config"].pop("layer", None)
@@ -377,8 +379,10 @@ def check_config(config: Any, depth: int = 0) -> None:
         registered = config.get("registered_name")
         if not isinstance(name, str) or name in REFUSED_CLASSES:
             what = "a Lambda layer" if name in ("Lambda", "__lambda__") else f"the class {name!r}"
-            raise EvidenceError(f"the model uses {what}, which the grader does not rebuild (it would run code "
-                                "from the submission); use Keras layers or keras.ops instead")
+            raise EvidenceError(f"the model uses {what}, which the grader does not rebuild: it would run code from "
+                                "the submission (a rule of the grader, in the student README's \"What the grader "
+                                "accepts\"); call keras.ops on the symbolic tensors instead, e.g. keras.ops.abs(x) "
+                                "in place of Lambda(lambda t: abs(t))(x), or use a Keras layer")
         if _engine_class(name, module):
             from gradekit.blocks import PACKAGE
 

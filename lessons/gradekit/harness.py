@@ -328,7 +328,7 @@ def configure_workers(scratch_mb: int = sandbox.DEFAULT_SCRATCH_MB, root: Path |
 
 def worker_for(location: Path, call_timeout: float, memory_mb: int = DEFAULT_MEMORY_MB) -> WorkerProcess:
     """One worker per submission (and settings) for the whole grading run."""
-    key = (str(Path(location).resolve()), call_timeout, memory_mb)
+    key = (str(Path(location).absolute()), call_timeout, memory_mb)  # a link is not followed, here as in intake
     if key not in _WORKERS:
         _WORKERS[key] = WorkerProcess(location, call_timeout, memory_mb, **_SETTINGS)
     return _WORKERS[key]

@@ -10,8 +10,10 @@ test. All submissions are graded in one batch (lesson 01), by real judge and wor
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -300,9 +302,24 @@ NOTEBOOK_ATTACKS: dict[str, tuple[str, str]] = {
 }
 
 
+# Links handed in for lesson01.py: where each points, given the class folder and the attacker's folder. The judge
+# follows none of them, so each earns what a submission without lesson01.py earns.
+LINK_ATTACKS: dict[str, tuple[Callable[[Path, Path], str], str]] = {
+    "link-to-the-solutions": (lambda folder, own: os.path.relpath(ROOT / "solutions" / "lesson01.py", own), "absent"),
+    "link-to-the-solutions-absolute": (lambda folder, own: str(ROOT / "solutions" / "lesson01.py"), "absent"),
+    "link-through-proc-self-cwd": (lambda folder, own: "/proc/self/cwd/solutions/lesson01.py", "absent"),
+    "link-to-a-classmate": (lambda folder, own: "../twin-solution/lesson01.py", "absent"),
+    "link-to-dev-zero": (lambda folder, own: "/dev/zero", "absent"),
+}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("class")
+    for name, (target, _) in LINK_ATTACKS.items():
+        (folder / name).mkdir()
+        (folder / name / "lesson01.py").symlink_to(target(folder, folder / name))
+    (folder / "twin-absent").mkdir()
     for name, (source, _) in ATTACKS.items():
         (folder / name).mkdir()
         (folder / name / "lesson01.py").write_text(source)
@@ -325,9 +342,9 @@ def test_the_twins_score_as_expected(graded):
     assert 0 < graded["twin-wrong"]["earned"] < total
 
 
-@pytest.mark.parametrize("attack", list(ATTACKS) + list(NOTEBOOK_ATTACKS))
+@pytest.mark.parametrize("attack", list(ATTACKS) + list(NOTEBOOK_ATTACKS) + list(LINK_ATTACKS))
 def test_an_attack_earns_exactly_what_its_honest_twin_earns(graded, attack):
-    twin = graded["twin-" + {**ATTACKS, **NOTEBOOK_ATTACKS}[attack][1]]
+    twin = graded["twin-" + {**ATTACKS, **NOTEBOOK_ATTACKS, **LINK_ATTACKS}[attack][1]]
     report = graded[attack]
     assert len(report["tests"]) == len(twin["tests"]), report.get("error")
     earned = {t["name"]: t["earned"] for t in report["tests"]}
@@ -355,6 +372,13 @@ def test_code_that_reaches_for_the_engine_is_flagged_for_the_teacher(graded, att
     report = graded[attack]
     assert report.get("flags"), attack
     assert any("earns no points" in t["feedback"] for t in report["tests"]), attack
+
+
+@pytest.mark.parametrize("attack", list(LINK_ATTACKS))
+def test_a_link_is_refused_with_a_message_and_nothing_is_read_through_it(graded, attack):
+    assert all("lesson01.py is a symbolic link: hand in the file itself" in t["feedback"]
+               for t in graded[attack]["tests"]), graded[attack]["tests"][0]["feedback"]
+    assert str(ROOT) not in json.dumps(graded[attack]), "no folder of the machine reaches a report"
 
 
 def test_honest_submissions_are_not_flagged(graded):
@@ -405,9 +429,10 @@ def _forever():
 
 
 _read, _write = os.pipe()
+_fork_exec = getattr(subprocess, "_fork" + "_exec")  # a name computed at run time: the source check cannot see it
 for _argv, _preexec in (([b"/bin/sleep", b"100000"], None), ([b"/nonexistent"], _forever)):
     try:
-        subprocess._fork_exec(_argv, [_argv[0]], True, (_write,), None, [b"MARK=" + TOKEN.encode()], -1, -1, -1, -1,
+        _fork_exec(_argv, [_argv[0]], True, (_write,), None, [b"MARK=" + TOKEN.encode()], -1, -1, -1, -1,
                               -1, -1, _read, _write, True, True, -1, None, None, None, -1, _preexec, False)
     except Exception:
         pass

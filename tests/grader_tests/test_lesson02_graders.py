@@ -208,7 +208,7 @@ def headline_nested_blocks(vocabulary_size=10000, sequence_length=100, embedding
     top = keras.Sequential([L.Dense(64, activation="relu") for _ in range(hidden)], name="top")
     main = L.Dense(1, activation="sigmoid", name="main_output")(top(L.concatenate([encoded, aux_input])))
     model = keras.Model([main_input, aux_input], [main, aux])
-    model.compile(optimizer="rmsprop", loss="binary_crossentropy", loss_weights=[1.0, 0.2])
+    model.compile(optimizer="rmsprop", loss=["binary_crossentropy"] * 2, loss_weights=[1.0, 0.2])
     return model
 
 

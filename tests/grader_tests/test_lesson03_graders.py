@@ -65,6 +65,21 @@ def profile_relu_layer_on_age(vocabulary_size=50000, embedding_dim=256, num_inco
     return keras.Model(model.inputs, [age, model.get_layer("income").output, model.get_layer("gender").output])
 
 
+def profile_nested_trunk(vocabulary_size=50000, embedding_dim=256, num_income_groups=10, convs=(128, 256, 256, 256,
+                                                                                                 256)):
+    """Right (with the default convs): the trunk, from the Embedding to the shared Dense(128), written as a nested
+    Sequential; the three heads read its output."""
+    posts = keras.Input((None,), dtype="int32", name="posts")
+    trunk = keras.Sequential([L.Embedding(vocabulary_size, embedding_dim), L.Conv1D(convs[0], 5, activation="relu"),
+                              L.MaxPooling1D(5), *[L.Conv1D(f, 5, activation="relu") for f in convs[1:3]],
+                              L.MaxPooling1D(5), *[L.Conv1D(f, 5, activation="relu") for f in convs[3:]],
+                              L.GlobalMaxPooling1D(), L.Dense(128, activation="relu")], name="trunk")
+    shared = trunk(posts)
+    return keras.Model(posts, [L.Dense(1, name="age")(shared),
+                               L.Dense(num_income_groups, activation="softmax", name="income")(shared),
+                               L.Dense(1, activation="sigmoid", name="gender")(shared)])
+
+
 def profile_written_differently(vocabulary_size=50000, embedding_dim=256, num_income_groups=10):
     words = L.Input(shape=(None,), dtype="int32", name="posts")
     x = L.Embedding(input_dim=vocabulary_size, output_dim=embedding_dim)(words)
@@ -280,6 +295,10 @@ def weights_written_differently(targets):
 
 WRONG = {
     "build_profile_model": [
+        Wrong("nested-trunk-with-a-conv-of-64", {"build_profile_model": lambda *a: profile_nested_trunk(
+            *a, convs=(128, 256, 64, 256, 256))},
+              {"test_profile_trunk": r"found Embedding\(50000, 256\) → Conv1D\(128, 5, relu\) → MaxPooling1D\(5\) → "
+                                     r"Conv1D\(256, 5, relu\) → Conv1D\(64, 5, relu\)"}),
         Wrong("swapped-embedding", {"build_profile_model": profile(swap=True)},
               {"test_profile_trunk": r"found Embedding\(256, 50000\)",
                "test_profile_uses_arguments": r"Embedding\(8, 100\)"}),
@@ -381,7 +400,8 @@ WRONG = {
 RIGHT = {
     "build_profile_model": [{"build_profile_model": profile()},
                             {"build_profile_model": profile_written_differently},
-                            {"build_profile_model": profile_with_ops_and_explicit_defaults}],
+                            {"build_profile_model": profile_with_ops_and_explicit_defaults},
+                            {"build_profile_model": profile_nested_trunk}],
     "compile_profile_model": [{"compile_profile_model": compile_written_differently},
                               {"compile_profile_model": compile_with_metric_names}],
     "balanced_loss_weights": [{"balanced_loss_weights": weights_written_differently}],

@@ -78,6 +78,15 @@ def block_relu_layers_and_add_object(x, filters, downsample=False):
     return keras.ops.relu(L.Add(name=None)([skip, main]))
 
 
+def block_nested_main_path(x, filters, downsample=False, second_act=None):
+    """Right (without second_act): the main path written as a nested Sequential, the shortcut beside it."""
+    stride = 2 if downsample else 1
+    main = keras.Sequential([L.Conv2D(filters, 3, strides=stride, padding="same", activation="relu"),
+                             L.Conv2D(filters, 3, padding="same", activation=second_act)])
+    skip = x if stride == 1 and x.shape[-1] == filters else L.Conv2D(filters, 1, strides=stride)(x)
+    return L.Activation("relu")(L.add([main(x), skip]))
+
+
 # ------------------------------------------------------------------ residual_block: wrong, written like a right one
 
 
@@ -144,6 +153,19 @@ def resnet_written_differently(input_shape=(8, 8, 1), num_classes=10, filters=(8
     return keras.Model(inputs=inputs, outputs=L.Softmax(name="digit")(logits), name=name)
 
 
+def resnet_nested_stem_and_head(input_shape=(8, 8, 1), num_classes=10, filters=(8, 16), blocks_per_stage=5,
+                                block=block_nested_main_path, name="resnet"):
+    """Right: the stem and the head (pooling, then the softmax Dense) written as nested Sequential models, the head
+    named 'digit'."""
+    image = keras.Input(input_shape, name="image")
+    x = keras.Sequential([L.Conv2D(filters[0], 3, padding="same", activation="relu")], name="stem")(image)
+    for s, f in enumerate(filters):
+        for i in range(blocks_per_stage):
+            x = block(x, f, downsample=s > 0 and i == 0)
+    head = keras.Sequential([L.GlobalAveragePooling2D(), L.Dense(num_classes, activation="softmax")], name="digit")
+    return keras.Model(image, head(x), name=name)
+
+
 def resnet_ops_and_keywords(input_shape=(8, 8, 1), num_classes=10, filters=(8, 16), blocks_per_stage=5,
                             block=block_relu_layers_and_add_object, name="resnet"):
     """Blocks called with keywords in a while loop, keras.ops.relu after the stem, keras.ops.mean as the global
@@ -162,6 +184,10 @@ def resnet_ops_and_keywords(input_shape=(8, 8, 1), num_classes=10, filters=(8, 1
 
 WRONG = {
     "residual_block": [
+        Wrong("nested-main-path-with-relu-before-the-add",
+              {"residual_block": lambda x, filters, downsample=False: block_nested_main_path(x, filters, downsample,
+                                                                                             second_act="relu")},
+              {"test_residual_second_conv_without_activation": "followed by activation 'relu' before the add"}),
         Wrong("no-shortcut", {"residual_block": block(shortcut="none")},
               {"test_residual_identity_shortcut": "comes from .*not from an add",
                "test_residual_paths_summed_with_add": "not from an add",
@@ -252,10 +278,12 @@ RIGHT = {
         {"residual_block": block()},
         {"residual_block": block_with_ops_and_batchnorm},
         {"residual_block": block_relu_layers_and_add_object},
+        {"residual_block": block_nested_main_path},
     ],
     "build_resnet": [
         {"build_resnet": resnet()},
         {"build_resnet": resnet_written_differently},
+        {"build_resnet": resnet_nested_stem_and_head},
         {"build_resnet": resnet_ops_and_keywords},
     ],
 }

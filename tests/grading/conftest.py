@@ -191,7 +191,7 @@ def pytest_sessionfinish(session, exitstatus):
         return
     records = session.config.stash.get(_RECORDS_KEY, [])
     report = {
-        "submission": str(session.config.getoption("--submission")),
+        "submission": Path(session.config.getoption("--submission")).name,  # no folder of this machine
         "earned": sum(r["earned"] for r in records),
         "possible": sum(r["possible"] for r in records),
         "sandbox": confined or "no worker was started",

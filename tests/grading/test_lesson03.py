@@ -5,11 +5,13 @@ activation), that all three read one shared ``Dense(128)``, the Conv1D stack und
 activations, strides, padding, pool sizes), and that it is returned uncompiled. ``compile_profile_model`` is given a
 model of the grader's own, with its outputs in a scrambled order, and the compiled losses, loss weights, each
 output's metric (by the value evaluate reports) and the optimizer are read per output name.
-``balanced_loss_weights`` is checked weight by weight against the formula on targets it has not seen.
+``balanced_loss_weights`` is checked weight by weight against the formula on targets it has not seen. Graphs are
+read through nested models: a trunk written as a nested Sequential reads as the layers in it.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import keras
@@ -17,6 +19,7 @@ import numpy as np
 
 from gradekit.harness import (
     GradeFailure,
+    Graph,
     Submission,
     activation_name,
     activation_step,
@@ -27,7 +30,6 @@ from gradekit.harness import (
     expect_outputs,
     fresh_session,
     graded,
-    parents,
     producer,
     run_rng,
     shape_str,
@@ -45,9 +47,21 @@ CLASSIC_STACK = ["Embedding(50000, 256)", "Conv1D(128, 5, relu)", "MaxPooling1D(
 # ------------------------------------------------------------------------------------------------ reading graphs
 
 
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def graph_of(model: keras.Model) -> Graph:
+    """The model's graph read through nested models (:class:`gradekit.harness.Graph`: a trunk or head written as a
+    nested Sequential reads as its layers), read once per model."""
+    if model not in _GRAPHS:
+        _GRAPHS[model] = Graph.of(model)
+    return _GRAPHS[model]
+
+
 def feeders(model: keras.Model, layer: Any) -> list[Any]:
-    """The layers (or ops, e.g. keras.ops.relu) whose outputs the first call of ``layer`` in ``model`` received."""
-    calls = parents(model, layer)
+    """The layers (or ops, e.g. keras.ops.relu) whose outputs the first call of ``layer`` in ``model`` received,
+    read through nested models."""
+    calls = graph_of(model).parents(layer)
     return [p for p in calls[0] if isinstance(p, keras.Operation)] if calls else []
 
 
@@ -95,7 +109,8 @@ def describe(layer: Any, activation: str = "") -> str:
 
 
 def output_layer(model: keras.Model, name: str) -> Any:
-    return next(producer(t) for t in model.outputs if producer(t).name == name)
+    """The layer that makes the output ``name`` (inside the nested model of that name, if one returns it)."""
+    return graph_of(model).output(model, name).layer
 
 
 # ------------------------------------------------------------------------------------------------ exercise 1
@@ -193,7 +208,7 @@ def test_profile_uses_arguments(submission):
     """Exercise 1: the sizes come from the arguments: build_profile_model(100, 8, 4)."""
     model = _profile(submission, 100, 8, 4)
     expect_outputs(model, [("age", (None, 1)), ("income", (None, 4)), ("gender", (None, 1))], BUILD)
-    embeddings = [describe(layer) for layer in model.layers if type(layer).__name__ == "Embedding"]
+    embeddings = [describe(layer) for layer in graph_of(model).layers if type(layer).__name__ == "Embedding"]
     if embeddings != ["Embedding(100, 8)"]:
         raise GradeFailure(f"{BUILD}: with vocabulary_size=100 and embedding_dim=8 the model should have one "
                            f"Embedding(100, 8) (vocabulary first), it has {', '.join(embeddings) or 'none'}.")

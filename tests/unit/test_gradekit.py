@@ -655,3 +655,102 @@ def test_objects_the_judge_handed_in_build_their_own_weights_uncounted():
     mine = L.Dense(8, name="mine")  # the judge's, not built yet: 32 + 8 weights appear while rebuilding
     back = evidence.unpack(document, arrays, [mine])
     assert mine.built and back.layers[-1] is mine
+
+
+# ------------------------------------------------------------------------------------------------ source facts
+
+
+def test_the_judge_parses_sources_within_bounds():
+    from gradekit import source
+
+    with pytest.raises(source.SourceError, match="syntax error on line 1"):
+        source.parse("def f(:\n", "lesson01.py")
+    with pytest.raises(source.SourceError, match="nests brackets more than"):
+        source.parse("x = " + "(" * 10_000 + ")" * 10_000, "lesson01.py")
+    with pytest.raises(source.SourceError, match="longer than"):
+        source.parse("#" * (source.MAX_CHARS + 1), "lesson01.py")
+    with pytest.raises(source.SourceError, match="too large"):
+        source.parse("x = [" + "1, " * source.MAX_NODES + "]", "lesson01.py")
+
+
+@pytest.mark.parametrize("code, found", [
+    ("import gradekit.probes", "grading engine"),
+    ("from gradekit import probes", "grading engine"),
+    ("import sys\nm = sys.modules", "sys.modules"),
+    ("from sys import modules", "modules"),
+    ("import gc\nobjects = gc.get_objects()", "gc"),
+    ("m = __import__('grade' + 'kit')", "__import__"),
+    ("exec(open('x').read())", "exec"),
+    ("def f():\n    return f.__globals__", "__globals__"),
+    ("import sys\nframe = sys._getframe().f_back", "_getframe"),
+    ("x = ().__class__.__base__.__subclasses__()", "__subclasses__"),
+    ("import subprocess\nsubprocess._fork_exec", "_fork_exec"),
+    ("name = 'gradekit.harness'", "in a string"),
+    ("import importlib\nimportlib.import_module('x')", "importlib"),
+])
+def test_code_that_reaches_for_the_engine_is_found(code, found):
+    from gradekit import source
+
+    references = source.engine_references(source.parse(code, "lesson01.py"))
+    assert references and any(found in r for r in references), references
+
+
+def test_ordinary_exercise_code_is_not_mistaken_for_reaching_the_engine():
+    from gradekit import source
+
+    code = '''"""My answers; the grader (gradekit) reads them."""
+import keras
+
+
+def compile_it(model):
+    """Compile the model, then evaluate it."""
+    model.compile(optimizer="adam", loss="mse")
+    return model.evaluate, getattr(model, "name")
+'''
+    assert source.engine_references(source.parse(code, "lesson01.py")) == []
+    for path in sorted((ROOT / "solutions").glob("lesson*.py")):
+        assert source.engine_references(source.parse(path.read_text(), path.name)) == [], path.name
+
+
+def test_class_facts_resolve_bases_through_imports_aliases_and_local_classes():
+    from gradekit import source
+
+    tree = source.parse('''
+import keras
+from keras import layers as kl
+L = keras.layers
+
+
+class Base(kl.Layer):
+    def build(self, input_shape):
+        self._make(input_shape)
+
+    def _make(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3))
+
+
+class Mine(Base):
+    def __init__(self, **kwargs):
+        Base.__init__(self, **kwargs)
+
+    def call(self, x):
+        return x @ self.kernel
+
+
+class FromDense(L.Dense):
+    pass
+
+
+SimpleDense = Mine
+''', "lesson01.py")
+    facts = source.class_facts(tree, "SimpleDense")
+    assert facts.name == "Mine" and facts.base == "keras.layers.Layer" and facts.base_kind == "Layer"
+    assert facts.local_bases == ["Base"] and facts.defines("build") and facts.defines("call")
+    assert len(facts.reachable_calls("build", ("add_weight",))) == 1, "through a helper method of the base"
+    assert facts.reachable_calls("__init__", ("add_weight",)) == []
+    assert len(facts.super_init_calls()) == 1
+    dense = source.class_facts(tree, "FromDense")
+    assert dense.base == "keras.layers.Dense" and dense.base_kind == "Dense"
+    assert source.class_facts(tree, "Missing") is None
+    loop = source.parse("class A(B):\n    pass\n\n\nclass B(A):\n    pass\n", "x.py")
+    assert "loop" in source.class_facts(loop, "A").problem
