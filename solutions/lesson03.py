@@ -52,6 +52,8 @@ def compile_profile_model(model: keras.Model, loss_weights: dict[str, float],
     - ``loss_weights`` is a dict keyed by output name, e.g. ``{"age": 0.25, "income": 1.0, "gender": 10.0}``;
     - metrics per output: ``"mae"`` for ``age``, ``"accuracy"`` for ``income`` and for ``gender``;
     - use the given ``optimizer``. Return the compiled model. The outputs may come in any order in ``model.outputs``.
+
+    The grader reads each compiled loss by what it computes: use Keras' built-in losses with their default settings.
     """
     # BEGIN SOLUTION
     model.compile(

@@ -45,6 +45,8 @@ def build_siamese_digits(units: int = 32) -> keras.Model:
     - merge the two encodings by their absolute difference ``|a − b|`` (for example ``layers.subtract`` followed by
       ``keras.ops.abs``): it is 0 wherever both images give the same encoding, whichever image comes first;
     - one output, ``Dense(1, sigmoid)`` named ``"same"``: the probability that both images show the same digit.
+
+    Built-in layers and ``keras.ops`` only: the grader does not rebuild ``Lambda`` layers or custom layer classes.
     """
     # BEGIN SOLUTION
     encoder = keras.Sequential(

@@ -59,6 +59,8 @@ def build_ensemble(models: list[keras.Model], name: str = "ensemble") -> keras.M
     - return ``keras.Model(inputs, average, name=name)``.
 
     ``models`` holds two or more models with the same input and output shapes.
+
+    Built-in layers and ``keras.ops`` only: the grader does not rebuild ``Lambda`` layers or custom layer classes.
     """
     # BEGIN SOLUTION
     inputs = keras.Input(shape=models[0].input_shape[1:], name="inputs")

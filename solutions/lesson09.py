@@ -39,6 +39,8 @@ def build_car_model(x_train: dict[str, np.ndarray], makes: int, words: int, grad
 
     Return ``keras.Model(inputs, outputs, name=name)``, uncompiled. The inputs and outputs are found by their names,
     so dicts keyed by name are the natural form (lists of the same named tensors work too).
+
+    Built-in layers and ``keras.ops`` only: the grader does not rebuild ``Lambda`` layers or custom layer classes.
     """
     # BEGIN SOLUTION
     layers = keras.layers
@@ -90,6 +92,8 @@ def compile_car_model(model: keras.Model, loss_weights: dict[str, float],
       each of the model's outputs its own weight, and no others;
     - metrics per output: ``"mae"`` for ``price``, ``"accuracy"`` for ``grade``;
     - use the given ``optimizer``. Return the compiled model (the same object).
+
+    The grader reads each compiled loss by what it computes: use Keras' built-in losses with their default settings.
     """
     # BEGIN SOLUTION
     names = [name for name in ("price", "grade") if name in model.output_names]

@@ -103,12 +103,17 @@ def _parse_source(text: str, filename: str) -> ast.Module:
         raise GradeFailure(f"the grader cannot read the source: {error}.") from None
 
 
-def submitted_source(copy: Path, lesson: str, name: str) -> ExerciseSource:
+def submitted_source(copy: Path, lesson: str, name: str, digests: dict[str, str] | None = None) -> ExerciseSource:
     """The source of exercise ``name`` in the judge's copy of a submission (a module, or a notebook's exercise
-    program as the worker runs it: :func:`gradekit.notebook.exercise_programs`, which only parses)."""
+    program as the worker runs it: :func:`gradekit.notebook.exercise_programs`, which only parses). With
+    ``digests`` (file name -> SHA-256 when taken in), a file that changed since is refused: the worker cannot write
+    the copy (it is read-only for it), and this holds even where only the audit hook would stop it."""
     path, why = find_lesson(copy, lesson)
     if path is None:
         raise GradeFailure(f"not graded: {why}.")
+    if digests is not None and digests.get(path.name) != hashlib.sha256(path.read_bytes()).hexdigest():
+        raise EngineReference(f"not graded: {path.name} changed while it was being graded.",
+                              f"{path.name} was changed by the submission's own code while it was being graded")
     if path.suffix == ".ipynb":
         from gradekit.notebook import NotebookError, exercise_programs
 
@@ -194,6 +199,9 @@ class WorkerProcess:
         # only the files grading reads, never through a link; ``intake.problem(lesson)``: why a lesson is refused
         self.intake = intake.take(self.location, self.folder / "submission")
         self.submission = self.intake.submission
+        # what the judge took in, before any submitted code ran: the source it reads later must still be this
+        copies = [self.submission] if self.submission.is_file() else sorted(self.submission.iterdir())
+        self.digests = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in copies if path.is_file()}
         self.proc: subprocess.Popen | None = None
         self.ready = False
         self.sandbox = ""  # the judge's fact (bubblewrap or not), then the worker's inner layers
@@ -398,7 +406,8 @@ class Submission:
             if reader is not None:
                 self.memo[key] = reader(self.lesson, name)
             else:
-                self.memo[key] = submitted_source(Path(self.transport.submission), self.lesson, name)
+                self.memo[key] = submitted_source(Path(self.transport.submission), self.lesson, name,
+                                                  getattr(self.transport, "digests", None))
         self.check_engine_references(name)
         return self.memo[key]
 

@@ -8,8 +8,8 @@ import functools
 import keras
 import numpy as np
 
-from grader_tests.graderkit import Wrong, check_wrong, self_tests
 from gradekit.harness import close, fresh_session
+from grader_tests.graderkit import Wrong, check_wrong, self_tests
 from grading import test_lesson01 as grader
 
 L = keras.layers
@@ -393,6 +393,9 @@ WRONG = {
         Wrong("input-misnamed", {"build_functional_mlp": mlp(name="x")}, {"test_mlp_input": "no input named 'pixels'"}),
         Wrong("int-input", {"build_functional_mlp": mlp(dtype="int32")}, {"test_mlp_input": "dtype float32"}),
         Wrong("frozen", {"build_functional_mlp": mlp(trainable=False)}, {"test_mlp_learns": "took the loss"}),
+        Wrong("no-softmax-output", {"build_functional_mlp": mlp(out_act=None)},
+              {"test_mlp_learns": r"not class probabilities \(.*\).*Dense\(10, activation='softmax'\)",
+               "test_mlp_output": "softmax"}),
         Wrong("no-return", {"build_functional_mlp": lambda: None},
               {"test_mlp_input": "returned NoneType.*forget to return", "test_mlp_learns": "returned NoneType"}),
         Wrong("not-implemented", {"build_functional_mlp": stub}, {"test_mlp_output": "not implemented yet"}),

@@ -18,8 +18,10 @@ KINDS, HEADS = ("table", "review", "photo"), ("price", "grade")
 
 def car(adapt_to=None, one_hot="one_hot", embedding_first=True, scale=1 / 255, strides=2, shared_units=32,
         price_act=None, grade_act="softmax", compiled=False, frozen=False, ignore_inputs=False, ignore_heads=False,
-        drop_make=False, fixed_shapes=False, separate_shared=False, review_dense=False, name_shared="shared"):
-    """A car-model builder with one thing changed (the defaults give the correct model)."""
+        drop_make=False, fixed_shapes=False, separate_shared=False, review_dense=False, name_shared="shared",
+        nested=False):
+    """A car-model builder with one thing changed (the defaults give the correct model); ``nested``: the review and
+    photo branches written as nested Sequential models (a correct way to write them)."""
 
     def build_car_model(x_train, makes, words, grades=3, inputs=KINDS, heads=HEADS, name="cars"):
         inputs = KINDS if ignore_inputs else inputs
@@ -38,16 +40,28 @@ def car(adapt_to=None, one_hot="one_hot", embedding_first=True, scale=1 / 255, s
         if "review" in inputs:
             length = (7,) if fixed_shapes else x_train["review"].shape[1:]
             ins["review"] = keras.Input(length, dtype="int32", name="review")
-            x = L.Embedding(words, 16) if embedding_first else L.Embedding(16, words)
-            x = x(ins["review"])
-            x = L.Dense(32, activation="relu")(x) if review_dense else L.Conv1D(32, 3, activation="relu")(x)
-            branches.append(L.GlobalMaxPooling1D()(x))
+            steps = [L.Embedding(words, 16) if embedding_first else L.Embedding(16, words),
+                     L.Dense(32, activation="relu") if review_dense else L.Conv1D(32, 3, activation="relu"),
+                     L.GlobalMaxPooling1D()]
+            if nested:
+                branches.append(keras.Sequential(steps, name="review_branch")(ins["review"]))
+            else:
+                x = ins["review"]
+                for step in steps:
+                    x = step(x)
+                branches.append(x)
         if "photo" in inputs:
             ins["photo"] = keras.Input(x_train["photo"].shape[1:], name="photo")
-            x = L.Rescaling(scale)(ins["photo"])
-            x = L.Conv2D(8, 3, strides=strides, activation="relu")(x)
-            x = L.Conv2D(16, 3, strides=strides, activation="relu")(x)
-            branches.append(L.Dense(16, activation="relu")(L.Flatten()(x)))
+            steps = [L.Rescaling(scale), L.Conv2D(8, 3, strides=strides, activation="relu"),
+                     L.Conv2D(16, 3, strides=strides, activation="relu"), L.Flatten(),
+                     L.Dense(16, activation="relu")]
+            if nested:
+                branches.append(keras.Sequential(steps, name="photo_branch")(ins["photo"]))
+            else:
+                x = ins["photo"]
+                for step in steps:
+                    x = step(x)
+                branches.append(x)
         merged = L.concatenate(branches) if len(branches) > 1 else branches[0]
         shared = L.Dense(shared_units, activation="relu", name=name_shared, trainable=not frozen)(merged)
         outputs = {}
@@ -170,6 +184,10 @@ WRONG = {
               {"test_car_review_branch": r"Conv1D\(32, 3, relu\).*found Embedding\(9, 16\), Dense\(32, relu\)"}),
         Wrong("pixels-not-scaled", {"build_car_model": car(scale=1.0)},
               {"test_car_photo_branch": r"found Rescaling\(1, offset=0\)"}),
+        Wrong("nested-branches-no-strides", {"build_car_model": car(nested=True, strides=1)},
+              {"test_car_photo_branch": r"found Rescaling\(1/255\), Conv2D\(8, 3, relu\)"}),
+        Wrong("nested-branches-review-dense", {"build_car_model": car(nested=True, review_dense=True)},
+              {"test_car_review_branch": r"found Embedding\(9, 16\), Dense\(32, relu\)"}),
         Wrong("no-strides", {"build_car_model": car(strides=1)},
               {"test_car_photo_branch": r"found Rescaling\(1/255\), Conv2D\(8, 3, relu\)"}),
         Wrong("narrow-shared", {"build_car_model": car(shared_units=16)},
@@ -203,7 +221,8 @@ WRONG = {
               {"test_compile_losses": "'grade' computes .*configured with from_logits=True; leave that setting "
                                       "at what sparse categorical cross-entropy.*uses \\(from_logits=False\\)"}),
         Wrong("price-summed", {"compile_car_model": compile_with(
-            loss={"price": keras.losses.MeanSquaredError(reduction="sum"), "grade": "sparse_categorical_crossentropy"})},
+            loss={"price": keras.losses.MeanSquaredError(reduction="sum"),
+                  "grade": "sparse_categorical_crossentropy"})},
               {"test_compile_losses": "'price' computes .*configured with reduction='sum'"}),
         Wrong("default-optimizer-with-its-own-learning-rate", {"compile_car_model": compile_fast_default},
               {"test_compile_optimizer": "Adam with learning_rate=0.05.*optimizer='adam'"}),
@@ -227,7 +246,8 @@ WRONG = {
 }
 
 RIGHT = {
-    "build_car_model": [{"build_car_model": car()}, {"build_car_model": car_written_differently}],
+    "build_car_model": [{"build_car_model": car()}, {"build_car_model": car_written_differently},
+                        {"build_car_model": car(nested=True)}],
     "compile_car_model": [{"compile_car_model": CORRECT_COMPILE},
                           {"compile_car_model": compile_written_differently}],
 }

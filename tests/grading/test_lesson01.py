@@ -124,15 +124,27 @@ def test_mlp_is_functional(submission):
 
 @graded("build_functional_mlp", 1, hidden=True)
 def test_mlp_learns(submission):
-    """Exercise 1: compiled with Adam and sparse categorical cross-entropy, a short fit lowers the loss.
+    """Exercise 1: its outputs are class probabilities (rows of non-negative numbers that sum to 1, what sparse
+    categorical cross-entropy reads), and compiled with Adam and that loss, a short fit lowers the loss.
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     model = _mlp(submission)
     rng = run_rng("build_functional_mlp", "learns")  # new rows every grading run
     x = rng.random((256, 64)).astype("float32")
     y = (x[:, :10].argmax(axis=1)).astype("int64")  # a learnable rule: which of the first ten pixels is brightest
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     what = "training the model from build_functional_mlp"
+    # Keras' cross-entropy rescales outputs that are not probabilities, and the loss it then reports falls in some
+    # runs and not in others: the verdict would depend on the draw. Outputs that are not probabilities fail here,
+    # whatever the draw.
+    p = np.asarray(submission.run(what, model.predict, x, verbose=0), dtype="float64")
+    sums = p.sum(axis=-1)
+    if p.ndim != 2 or p.min() < -1e-6 or not np.allclose(sums, 1.0, atol=1e-3):
+        found = (f"values down to {p.min():.3g}" if p.min() < -1e-6 else
+                 f"rows summing to {sums.min():.3g}…{sums.max():.3g}") if p.ndim == 2 else f"shape {p.shape}"
+        raise GradeFailure(f"build_functional_mlp: the outputs are not class probabilities ({found}), so the sparse "
+                           "categorical cross-entropy the model is trained with has no meaning; end with "
+                           "Dense(10, activation='softmax').")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     before = float(submission.run(what, model.evaluate, x, y, verbose=0))
     submission.run(what, model.fit, x, y, epochs=20, batch_size=64, verbose=0)
     after = float(submission.run(what, model.evaluate, x, y, verbose=0))
@@ -427,7 +439,10 @@ def _probed(submission: Submission) -> tuple[dict, dict]:
 
 def _structure(submission: Submission) -> Any:
     """The class statement, read from the source: it must subclass keras.layers.Layer itself."""
-    _probed(submission)
+    plan, seen = _probed(submission)
+    created = (seen.get("cases") or [{}])[0].get("create")
+    if created == {"error": "not_implemented"}:  # the student edition's stub
+        raise GradeFailure(f"creating {_label(plan['cases'][0])} failed: {probe_failure(created)}.")
     found = submission.source(LAYER)
     facts = source_facts.class_facts(found.module, found.defined)
     if facts is None:

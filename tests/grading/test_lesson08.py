@@ -108,7 +108,10 @@ def _probed(submission: Submission) -> tuple[dict, dict]:
 
 def _structure(submission: Submission) -> source_facts.ClassFacts:
     """The class statement, read from the source: a subclass of keras.Model itself."""
-    _probed(submission)
+    plan, seen = _probed(submission)
+    created = (seen.get("cases") or [{}])[0].get("create")
+    if created == {"error": "not_implemented"}:  # the student edition's stub
+        raise GradeFailure(f"creating {_label(plan['cases'][0])} failed: {probe_failure(created)}.")
     found = submission.source(CLASS)
     facts = source_facts.class_facts(found.module, found.defined)
     if facts is None:

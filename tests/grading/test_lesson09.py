@@ -8,18 +8,21 @@ layer, the concatenation read by one shared ``Dense(32, relu)`` named ``"shared"
 depends on every input, that it is returned uncompiled, and (hidden) that a short fit lowers the loss.
 ``compile_car_model`` is given models of the grader's own, with both heads (listed in a scrambled order) or one,
 and the compiled losses, loss weights, metrics (by the values evaluate reports) and optimizer are read per output
-name.
+name. Graphs are read through nested models: a branch written as a nested Sequential reads as the layers in it.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import keras
 import numpy as np
 
 from gradekit.harness import (
+    Call,
     GradeFailure,
+    Graph,
     Submission,
     activation_name,
     activation_step,
@@ -30,7 +33,6 @@ from gradekit.harness import (
     expect_outputs,
     fresh_session,
     graded,
-    parents,
     producer,
     run_rng,
 )
@@ -64,25 +66,35 @@ def _build(submission: Submission, setting: tuple = SETTINGS[0], draw: int = 0, 
 # ------------------------------------------------------------------------------------------------ reading graphs
 
 
-def _input(model: keras.Model, name: str) -> Any:
-    return next((op for op in model.operations if type(op).__name__ == "InputLayer" and op.name == name), None)
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _readers(model: keras.Model, op: Any) -> list[Any]:
-    """The operations that receive the output of ``op`` (Dropout layers skipped)."""
-    found = [o for o in model.operations if any(op in called_on for called_on in parents(model, o))]
+def graph_of(model: keras.Model) -> Graph:
+    """The model's graph read through nested models (:class:`gradekit.harness.Graph`: a branch written as a nested
+    Sequential reads as its layers), read once per model so that its calls compare by identity."""
+    if model not in _GRAPHS:
+        _GRAPHS[model] = Graph.of(model)
+    return _GRAPHS[model]
+
+
+def _input(model: keras.Model, name: str) -> Call | None:
+    """The call of the model's input ``name``."""
+    return next((graph_of(model).source(t) for t in model.inputs if producer(t).name == name), None)
+
+
+def _readers(model: keras.Model, call: Call) -> list[Call]:
+    """The calls that receive the output of ``call`` (Dropout layers skipped)."""
     out = []
-    for reader in found:
-        out.extend(_readers(model, reader) if type(reader).__name__ == "Dropout" else [reader])
+    for reader in graph_of(model).readers(call):
+        out.extend(_readers(model, reader) if type(reader.layer).__name__ == "Dropout" else [reader])
     return out
 
 
-def _feeders(model: keras.Model, op: Any) -> list[Any]:
-    calls = parents(model, op)
-    found = calls[0] if calls else []
+def _feeders(model: keras.Model, call: Call) -> list[Call]:
+    """The calls whose outputs ``call`` receives (Dropout layers skipped)."""
     out = []
-    for feeder in found:
-        out.extend(_feeders(model, feeder) if type(feeder).__name__ == "Dropout" else [feeder])
+    for feeder in call.inputs:
+        out.extend(_feeders(model, feeder) if type(feeder.layer).__name__ == "Dropout" else [feeder])
     return out
 
 
@@ -90,15 +102,16 @@ def _one(items: list[Any]) -> Any:
     return items[0] if len(items) == 1 else None
 
 
-def _describe(model: keras.Model, op: Any) -> tuple[str, Any]:
-    """A layer as the exercise writes it, and the operation where it ends: an activation layer (or op) right after
-    a linear Dense or convolution counts as that layer's activation."""
+def _describe(model: keras.Model, call: Call) -> tuple[str, Call]:
+    """A layer as the exercise writes it, and the call where it ends: an activation layer (or op) right after a
+    linear Dense or convolution counts as that layer's activation."""
+    op = call.layer
     kind = type(op).__name__
-    end, activation = op, activation_name(op)
+    end, activation = call, activation_name(op)
     if kind in {"Dense", "Conv1D", "Conv2D"} and activation == "linear":
-        after = _one(_readers(model, op))
-        if after is not None and activation_step(after) is not None:
-            end, activation = after, activation_step(after)
+        after = _one(_readers(model, call))
+        if after is not None and activation_step(after.layer) is not None:
+            end, activation = after, activation_step(after.layer)
     if kind == "Dense":
         return f"Dense({op.units}, {activation})", end
     if kind in {"Conv1D", "Conv2D"}:
@@ -120,38 +133,40 @@ def _describe(model: keras.Model, op: Any) -> tuple[str, Any]:
     return kind, end
 
 
-def _forward(model: keras.Model, start: Any, steps: int) -> tuple[list[str], Any]:
+def _forward(model: keras.Model, start: Call, steps: int) -> tuple[list[str], Call | None]:
     """The descriptions of the ``steps`` layers after ``start``, each the single reader of the one before."""
-    found, op = [], start
+    found, call = [], start
     for _ in range(steps):
-        readers = _readers(model, op)
+        readers = _readers(model, call)
         if len(readers) != 1:
-            found.append(f"{len(readers)} layers reading '{op.name}'" if readers else f"nothing after '{op.name}'")
+            name = call.layer.name
+            found.append(f"{len(readers)} layers reading '{name}'" if readers else f"nothing after '{name}'")
             return found, None
-        text, op = _describe(model, readers[0])
+        text, call = _describe(model, readers[0])
         found.append(text)
-    return found, op
+    return found, call
 
 
-def _shared(model: keras.Model) -> Any:
-    """The one layer every head reads (through the heads' own activation layers), or None."""
-    below = set()
-    for tensor in model.outputs:
-        head = producer(tensor)
-        if activation_step(head) is not None and type(head).__name__ not in {"Dense"}:
+def _shared(model: keras.Model) -> Call | None:
+    """The call of the one layer every head reads (through the heads' own activation layers), or None."""
+    below = {}
+    for call in graph_of(model).outputs:
+        head = call
+        if activation_step(head.layer) is not None and type(head.layer).__name__ not in {"Dense"}:
             head = _one(_feeders(model, head)) or head
-        below.add(_one(_feeders(model, head)))
-    return below.pop() if len(below) == 1 else None
+        found = _one(_feeders(model, head))
+        below[id(found)] = found
+    return next(iter(below.values())) if len(below) == 1 else None
 
 
 def _head(model: keras.Model, name: str) -> str:
-    tensor = next(t for t in model.outputs if producer(t).name == name)
-    op = producer(tensor)
+    call = graph_of(model).output(model, name)
+    op = call.layer
     if type(op).__name__ != "Dense" and activation_step(op) is not None:
-        below = _one(_feeders(model, op))
-        if below is not None and type(below).__name__ == "Dense" and activation_name(below) == "linear":
-            return f"Dense({below.units}, {activation_step(op)})"
-    return _describe(model, op)[0] if type(op).__name__ == "Dense" else type(op).__name__
+        below = _one(_feeders(model, call))
+        if below is not None and type(below.layer).__name__ == "Dense" and activation_name(below.layer) == "linear":
+            return f"Dense({below.layer.units}, {activation_step(op)})"
+    return _describe(model, call)[0] if type(op).__name__ == "Dense" else type(op).__name__
 
 
 def _branch(model: keras.Model, name: str, wanted: list[str], hint: str) -> Any:
@@ -205,7 +220,8 @@ def test_car_normalizes_the_numbers(submission):
         model = _build(submission, draw=draw)
         for name in ("age", "mileage"):
             start = _input(model, name)
-            reader = _one(_readers(model, start)) if start is not None else None
+            call = _one(_readers(model, start)) if start is not None else None
+            reader = call.layer if call is not None else None
             if reader is None or type(reader).__name__ != "Normalization":
                 kind = type(reader).__name__ if reader is not None else "several layers or none"
                 raise GradeFailure(f"{BUILD}: the '{name}' input should go straight into a Normalization layer of "
@@ -231,7 +247,7 @@ def test_car_table_branch(submission):
         ends = {name: _one(_readers(model, _input(model, name))) for name in ("make", "age", "mileage")}
         joins = {name: _one(_readers(model, end)) if end is not None else None for name, end in ends.items()}
         join = _one(list({id(j): j for j in joins.values()}.values()))
-        if join is None or type(join).__name__ != "Concatenate" or len(_feeders(model, join)) != 3:
+        if join is None or type(join.layer).__name__ != "Concatenate" or len(_feeders(model, join)) != 3:
             raise GradeFailure(f"{BUILD}: the one-hot make and the normalized age and mileage should be concatenated "
                                "together, the three of them in one Concatenate.")
         found, _ = _forward(model, join, 1)
@@ -268,11 +284,11 @@ def test_car_merge(submission):
     if shared is None:
         raise GradeFailure(f"{BUILD}: both heads should read one and the same Dense(32, relu) named 'shared'.")
     text, _ = _describe(model, shared)
-    if text != "Dense(32, relu)" or shared.name != "shared":
+    if text != "Dense(32, relu)" or shared.layer.name != "shared":
         raise GradeFailure(f"{BUILD}: the layer the heads read should be a Dense(32, relu) named 'shared'; it is "
-                           f"{text} named '{shared.name}'.")
+                           f"{text} named '{shared.layer.name}'.")
     merge = _one(_feeders(model, shared))
-    if merge is None or type(merge).__name__ != "Concatenate" or len(_feeders(model, merge)) != 3:
+    if merge is None or type(merge.layer).__name__ != "Concatenate" or len(_feeders(model, merge)) != 3:
         raise GradeFailure(f"{BUILD}: 'shared' should read the concatenation of the three branches (table, review, "
                            "photo), one Concatenate of three tensors.")
 
@@ -316,7 +332,7 @@ def test_car_inputs_of_the_named_kinds_only(submission):
             raise GradeFailure(f"with inputs={kinds}: {failure}") from None
         expect_outputs(model, [("price", (None, 1)), ("grade", (None, setting[4]))], BUILD)
         shared = _shared(model)
-        if shared is None or shared.name != "shared":
+        if shared is None or shared.layer.name != "shared":
             raise GradeFailure(f"{BUILD}: with inputs={kinds}, both heads should still read the Dense(32, relu) "
                                "named 'shared'.")
 

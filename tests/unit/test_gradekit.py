@@ -754,3 +754,18 @@ SimpleDense = Mine
     assert source.class_facts(tree, "Missing") is None
     loop = source.parse("class A(B):\n    pass\n\n\nclass B(A):\n    pass\n", "x.py")
     assert "loop" in source.class_facts(loop, "A").problem
+
+
+def test_the_judge_reads_only_the_source_it_took_in(tmp_path):
+    """A copy changed after it was taken in (by code that got around the read-only view) is not read."""
+    import hashlib
+
+    from gradekit.harness import EngineReference, submitted_source
+
+    module = tmp_path / "lesson01.py"
+    module.write_text("class SimpleDense:\n    pass\n")
+    digests = {"lesson01.py": hashlib.sha256(module.read_bytes()).hexdigest()}
+    assert submitted_source(tmp_path, "lesson01", "SimpleDense", digests).defined == "SimpleDense"
+    module.write_text("import keras\n\n\nclass SimpleDense(keras.layers.Layer):\n    pass\n")
+    with pytest.raises(EngineReference, match="changed while it was being graded"):
+        submitted_source(tmp_path, "lesson01", "SimpleDense", digests)
