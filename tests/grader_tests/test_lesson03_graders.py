@@ -252,7 +252,9 @@ def weights_log2(targets):
 def weights_zero_groups_not_skipped(targets):
     p = targets["income"].mean(axis=0)
     share = float(targets["gender"].mean())
-    return {"age": 1.0 / float(targets["age"].var()), "income": 1.0 / float(-(p * np.log(p)).sum()),
+    with np.errstate(divide="ignore", invalid="ignore"):  # the mistake: log(0) for an absent group gives nan
+        income = 1.0 / float(-(p * np.log(p)).sum())
+    return {"age": 1.0 / float(targets["age"].var()), "income": income,
             "gender": 1.0 / entropy(np.array([share, 1 - share]))}
 
 
