@@ -434,6 +434,23 @@ class Submission:
         if self.memo[key] is not None:
             raise self.memo[key]
 
+    def observe_class(self, name: str, probe: str, make_plan: Callable[[], dict],
+                      label: Callable[[dict], str]) -> tuple[dict, dict, source_facts.ClassFacts | None]:
+        """For an exercise that is a class: the plan the judge drew (``make_plan``, once per submission), what the
+        worker's ``probe`` observed with it, and the class statement read from the source (None where the source
+        defines no class of that name). A lesson that cannot be loaded fails with the worker's reason, and the
+        student edition's stub with 'not implemented yet' (``label(spec)`` names the first case)."""
+        key = f"probe:{name}"
+        if key not in self.memo:
+            plan = make_plan()
+            self.memo[key] = (plan, self.probe(name, probe, plan))
+        plan, seen = self.memo[key]
+        created = (seen.get("cases") or [{}])[0].get("create")
+        if created == {"error": "not_implemented"}:
+            raise GradeFailure(f"creating {label(plan['cases'][0])} failed: {probe_failure(created)}.")
+        found = self.source(name)
+        return plan, seen, source_facts.class_facts(found.module, found.defined)
+
     def refused(self) -> None:
         """GradeFailure when the lesson's file was refused as the submission was taken in (a link, too large...)."""
         taken = getattr(self.transport, "intake", None)

@@ -23,6 +23,13 @@ def car(adapt_to=None, one_hot="one_hot", embedding_first=True, scale=1 / 255, s
     """A car-model builder with one thing changed (the defaults give the correct model); ``nested``: the review and
     photo branches written as nested Sequential models (a correct way to write them)."""
 
+    def chain(steps, tensor, name):
+        if nested:
+            return keras.Sequential(steps, name=name)(tensor)
+        for step in steps:
+            tensor = step(tensor)
+        return tensor
+
     def build_car_model(x_train, makes, words, grades=3, inputs=KINDS, heads=HEADS, name="cars"):
         inputs = KINDS if ignore_inputs else inputs
         heads = HEADS if ignore_heads else heads
@@ -43,25 +50,13 @@ def car(adapt_to=None, one_hot="one_hot", embedding_first=True, scale=1 / 255, s
             steps = [L.Embedding(words, 16) if embedding_first else L.Embedding(16, words),
                      L.Dense(32, activation="relu") if review_dense else L.Conv1D(32, 3, activation="relu"),
                      L.GlobalMaxPooling1D()]
-            if nested:
-                branches.append(keras.Sequential(steps, name="review_branch")(ins["review"]))
-            else:
-                x = ins["review"]
-                for step in steps:
-                    x = step(x)
-                branches.append(x)
+            branches.append(chain(steps, ins["review"], "review_branch"))
         if "photo" in inputs:
             ins["photo"] = keras.Input(x_train["photo"].shape[1:], name="photo")
             steps = [L.Rescaling(scale), L.Conv2D(8, 3, strides=strides, activation="relu"),
                      L.Conv2D(16, 3, strides=strides, activation="relu"), L.Flatten(),
                      L.Dense(16, activation="relu")]
-            if nested:
-                branches.append(keras.Sequential(steps, name="photo_branch")(ins["photo"]))
-            else:
-                x = ins["photo"]
-                for step in steps:
-                    x = step(x)
-                branches.append(x)
+            branches.append(chain(steps, ins["photo"], "photo_branch"))
         merged = L.concatenate(branches) if len(branches) > 1 else branches[0]
         shared = L.Dense(shared_units, activation="relu", name=name_shared, trainable=not frozen)(merged)
         outputs = {}

@@ -428,23 +428,9 @@ def _label(spec: dict) -> str:
     return f"SimpleDense({kwargs})"
 
 
-def _probed(submission: Submission) -> tuple[dict, dict]:
-    """The plan and what the worker observed, once per submission (a lesson that cannot be loaded, or has no
-    SimpleDense, fails here with the worker's reason)."""
-    if "simple_dense" not in submission.memo:
-        plan = _plan()
-        submission.memo["simple_dense"] = (plan, submission.probe(LAYER, "layer_class", plan))
-    return submission.memo["simple_dense"]
-
-
 def _structure(submission: Submission) -> Any:
     """The class statement, read from the source: it must subclass keras.layers.Layer itself."""
-    plan, seen = _probed(submission)
-    created = (seen.get("cases") or [{}])[0].get("create")
-    if created == {"error": "not_implemented"}:  # the student edition's stub
-        raise GradeFailure(f"creating {_label(plan['cases'][0])} failed: {probe_failure(created)}.")
-    found = submission.source(LAYER)
-    facts = source_facts.class_facts(found.module, found.defined)
+    _, _, facts = submission.observe_class(LAYER, "layer_class", _plan, _label)
     if facts is None:
         raise GradeFailure(f"the submission defines no class {LAYER} (write `class {LAYER}(keras.layers.Layer):`).")
     if facts.problem:
@@ -466,7 +452,7 @@ def _structure(submission: Submission) -> Any:
 def _observe(submission: Submission) -> tuple[dict, dict]:
     """The plan and what the worker observed, once per submission (after the class statement was read)."""
     _structure(submission)
-    plan, seen = _probed(submission)
+    plan, seen, _ = submission.observe_class(LAYER, "layer_class", _plan, _label)
     if not seen.get("is_layer_class"):
         raise GradeFailure(f"{LAYER} must be a class that subclasses keras.layers.Layer (it is a "
                            f"{seen.get('kind', '?')}).")

@@ -97,23 +97,9 @@ def _plan() -> dict:
             "config": config, "save": _spec(rng, *_sizes(rng))}
 
 
-def _probed(submission: Submission) -> tuple[dict, dict]:
-    """The plan and what the worker observed, once per submission (a lesson that cannot be loaded, or has no
-    SubclassedMLP, fails here with the worker's reason)."""
-    if "subclassed_mlp" not in submission.memo:
-        plan = _plan()
-        submission.memo["subclassed_mlp"] = (plan, submission.probe(CLASS, "model_class", plan))
-    return submission.memo["subclassed_mlp"]
-
-
 def _structure(submission: Submission) -> source_facts.ClassFacts:
     """The class statement, read from the source: a subclass of keras.Model itself."""
-    plan, seen = _probed(submission)
-    created = (seen.get("cases") or [{}])[0].get("create")
-    if created == {"error": "not_implemented"}:  # the student edition's stub
-        raise GradeFailure(f"creating {_label(plan['cases'][0])} failed: {probe_failure(created)}.")
-    found = submission.source(CLASS)
-    facts = source_facts.class_facts(found.module, found.defined)
+    _, _, facts = submission.observe_class(CLASS, "model_class", _plan, _label)
     if facts is None:
         raise GradeFailure(f"{CLASS} must be a class that subclasses keras.Model; the submission defines no class "
                            f"{CLASS} (write `class {CLASS}(keras.Model):`).")
@@ -134,7 +120,7 @@ def _structure(submission: Submission) -> source_facts.ClassFacts:
 def _observe(submission: Submission) -> tuple[dict, dict]:
     """The plan and what the worker observed, once per submission (after the class statement was read)."""
     _structure(submission)
-    plan, seen = _probed(submission)
+    plan, seen, _ = submission.observe_class(CLASS, "model_class", _plan, _label)
     if not seen.get("is_model_class"):
         raise GradeFailure(f"{CLASS} must be a class that subclasses keras.Model (it is a {seen.get('kind', '?')}).")
     return plan, seen
