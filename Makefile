@@ -8,9 +8,14 @@
 #   make zh       write the Chinese edition (lessons/zh-CN/NN_name.ipynb) from the English notebooks and the
 #                 translations in lessons/zh-CN/translations/ (coursekit/translations.py)
 #   make lab      open the lessons in JupyterLab (requirements-lab.txt, installed into .venv on first use)
+#   make practice study on your own: write the practice edition (the student edition plus hints and reference
+#                 answers, coursekit/practice.py) into build/practice-edition (PRACTICE_DIR=... to choose;
+#                 EDITION=zh-CN: the Chinese one, in build/practice-edition-zh-CN) unless it is there already (your
+#                 work is kept; delete the folder to start afresh), and open its lessons in JupyterLab, where
+#                 ck.check("name"), ck.hint("name"), ck.solution("name") and ck.progress() help
 # Keras backend: BACKEND=tensorflow (the default) or BACKEND=jax, e.g. `make test BACKEND=jax`, `make course
-# BACKEND=jax`. It is exported as KERAS_BACKEND to the course, test, lab, grade, gradebook, student and benchmark
-# commands; BACKEND=jax installs requirements-jax.txt into .venv first (on first use, and when it changes).
+# BACKEND=jax`. It is exported as KERAS_BACKEND to the course, test, lab, practice, grade, gradebook, student and
+# benchmark commands; BACKEND=jax installs requirements-jax.txt into .venv first (on first use, and when it changes).
 # Classroom:
 #   make student                        the student edition in build/student-edition (STUDENT_DIR=... to choose);
 #                                       EDITION=zh-CN: the Chinese one, in build/student-edition-zh-CN
@@ -27,6 +32,7 @@ export PYTHONPATH := $(CURDIR)/lessons:$(CURDIR)/tests
 # The language of the student edition: en or zh-CN (not LANGUAGE, which gettext reads and many shells set).
 EDITION ?= en
 STUDENT_DIR ?= build/student-edition$(if $(filter-out en,$(EDITION)),-$(EDITION))
+PRACTICE_DIR ?= build/practice-edition$(if $(filter-out en,$(EDITION)),-$(EDITION))
 BACKEND ?= tensorflow
 BACKENDS := tensorflow jax
 
@@ -39,10 +45,10 @@ ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
 # file in one process, so that a notebook's cells run in order in one kernel. PYTEST_JOBS= runs them in one process.
 PYTEST_JOBS ?= -n auto --dist loadfile
 
-.PHONY: course test lint lab setup backend clean student zh grade gradebook benchmark
+.PHONY: course test lint lab practice setup backend clean student zh grade gradebook benchmark
 
 # The commands that run Keras use the chosen backend (the environment variable wins over coursekit's default).
-course test lab grade gradebook student benchmark: export KERAS_BACKEND := $(BACKEND)
+course test lab practice grade gradebook student benchmark: export KERAS_BACKEND := $(BACKEND)
 
 setup:
 	@$(PYTHON) lessons/coursekit/bootstrap.py
@@ -69,6 +75,16 @@ lint: setup
 lab: backend
 	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lab
 	@$(VENV_PY) -m jupyterlab --ServerApp.root_dir="$(CURDIR)/lessons" $(LAB_ARGS)
+
+# Written once: building again would empty the folder, and with it the learner's answers. The practice edition's
+# notebooks import its own coursekit (which finds the answers and hints it holds), not the course's: its lessons/
+# comes first on PYTHONPATH, before the course's lessons/ that set-up puts on .venv's path.
+practice: backend
+	@if [ -d "$(PRACTICE_DIR)/lessons" ]; then echo "[practice] $(PRACTICE_DIR) is kept (delete it to start afresh)"; \
+	else $(VENV_PY) -m coursekit.practice $(PRACTICE_DIR) --language $(EDITION); fi
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lab
+	@cd $(PRACTICE_DIR) && PYTHONPATH="$(abspath $(PRACTICE_DIR))/lessons" $(abspath $(VENV_PY)) -m jupyterlab \
+		--ServerApp.root_dir="$(abspath $(PRACTICE_DIR))/lessons" $(LAB_ARGS)
 
 student: setup
 	@$(VENV_PY) -m coursekit.student_edition $(STUDENT_DIR) --language $(EDITION)

@@ -14,12 +14,16 @@ A lesson starts with ``import coursekit as ck`` *before* importing Keras, so the
 - ``ck.plot_history(history)``: training curves from a ``History``.
 - ``ck.claim(condition, message)``: assert what the lesson claims and print the claim (a checked output).
 - ``ck.record_result(...)``: hand the lesson's headline held-out metric and its baseline to ``make course``.
+- ``ck.check(name)``: grade an exercise as it is in the kernel now, with the course's visible tests (the same
+  graders, judge and sandboxed worker as ``make grade``); ``ck.check()`` every exercise of the lesson;
+  ``ck.progress()``, ``ck.hint(name)``, ``ck.solution(name)`` (:mod:`coursekit.check`).
 - ``ck.data``: the course datasets (offline, deterministic), e.g. ``ck.data.load_digits()``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 # Keras 3 on TensorFlow unless KERAS_BACKEND says otherwise (jax: `make test BACKEND=jax`); for TensorFlow, quiet
 # C++ logging and no oneDNN custom ops, whose float rounding differs between CPUs.
@@ -28,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from coursekit import data  # noqa: E402
+from coursekit.check import check, hint, progress, solution  # noqa: E402
 from coursekit.notebook import (  # noqa: E402
     BACKENDS,
     EpochLog,
@@ -41,5 +46,9 @@ from coursekit.notebook import (  # noqa: E402
     show_model,
 )
 
-__all__ = ["BACKENDS", "EpochLog", "claim", "data", "gradients", "graph_text", "plot_history", "record_result",
-           "reset", "show_backend", "show_model"]
+check_module = sys.modules["coursekit.check"]
+check_module.prestart()  # in a notebook's kernel: the judge of ck.check starts now, beside the lesson
+del check_module
+
+__all__ = ["BACKENDS", "EpochLog", "check", "claim", "data", "gradients", "graph_text", "hint", "plot_history",
+           "progress", "record_result", "reset", "show_backend", "show_model", "solution"]

@@ -2,12 +2,15 @@
 
     python -m coursekit.authoring from-percent lesson.py lessons/NN_name.ipynb   # script -> notebook (no outputs)
     python -m coursekit.authoring sync [NN ...]                                  # exercise cells <- solutions/
+    python -m coursekit.authoring checks [NN ...]                                # a check cell after each exercise
     python -m coursekit.run_course NN --store                                    # execute, store reference outputs
 
 The script uses the "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown cell whose lines
 start with ``# ``, and ``# %% tags=["exercise"]`` a code cell with tags. An *exercise cell* is tagged
 ``exercise`` and defines one top-level function or class; its source is the definition of the same name in
-``solutions/lessonNN.py``, copied verbatim (so the lesson runs, and a student edition can strip it later).
+``solutions/lessonNN.py``, copied verbatim (so the lesson runs, and a student edition can strip it later). The cell
+right after it is its *check cell*, tagged ``check``: ``ck.check("name")`` (:mod:`coursekit.check`), whose stored
+output is the reference answer's full marks (``checks`` adds the missing ones; ``run_course NN --store`` stores it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import nbformat
 LESSONS_DIR = Path(__file__).resolve().parents[1]
 SOLUTIONS_DIR = LESSONS_DIR.parent / "solutions"
 EXERCISE_TAG = "exercise"
+CHECK_TAG = "check"
 _HEADER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
 
 
@@ -101,6 +105,32 @@ def sync(lesson: str) -> list[str]:
     return changed
 
 
+def check_source(name: str) -> str:
+    return f'ck.check("{name}")'
+
+
+def add_checks(lesson: str) -> list[str]:
+    """Put a check cell right after each exercise cell that has none; return the exercises that got one."""
+    path = next(LESSONS_DIR.glob(f"{lesson}_*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    added = []
+    k = 0
+    while k < len(nb.cells):
+        cell = nb.cells[k]
+        if cell.cell_type == "code" and EXERCISE_TAG in cell.metadata.get("tags", []):
+            name = defined_name(cell.source)
+            following = nb.cells[k + 1] if k + 1 < len(nb.cells) else None
+            if following is None or CHECK_TAG not in following.metadata.get("tags", []):
+                check = nbformat.v4.new_code_cell(check_source(name), metadata={"tags": [CHECK_TAG]})
+                check["id"] = f"check-{name}".replace("_", "-").lower()
+                nb.cells.insert(k + 1, check)
+                added.append(name)
+        k += 1
+    if added:
+        nbformat.write(nb, path)
+    return added
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "from-percent":
         nbformat.write(notebook_from_percent(Path(argv[1]).read_text()), argv[2])
@@ -109,6 +139,11 @@ def main(argv: list[str]) -> int:
         lessons = argv[1:] or sorted(p.name[:2] for p in LESSONS_DIR.glob("[0-9][0-9]_*.ipynb"))
         for lesson in lessons:
             print(f"lesson {lesson}: " + (", ".join(sync(lesson)) or "in step"))
+        return 0
+    if argv and argv[0] == "checks":
+        lessons = argv[1:] or sorted(p.name[:2] for p in LESSONS_DIR.glob("[0-9][0-9]_*.ipynb"))
+        for lesson in lessons:
+            print(f"lesson {lesson}: " + (", ".join(add_checks(lesson)) or "every exercise has its check cell"))
         return 0
     print(__doc__)
     return 2

@@ -29,6 +29,7 @@ Whatever goes wrong ends in one sentence that says what to do, and exit status 1
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -167,8 +168,33 @@ def switch_tensorflow(py: Path, venv: Path = VENV) -> None:
                   "delete .venv to start afresh and run the command again.")
 
 
+# JupyterLab's settings for the course (the lab extra): a learner opening a lesson is not asked, over it, whether
+# JupyterLab may fetch "official Jupyter news" or check for updates (the course pins its version).
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+
+
+def lab_overrides(venv: Path = VENV) -> Path:
+    """Write JupyterLab's settings overrides into the environment (``share/jupyter/lab/settings/overrides.json``),
+    keeping any other setting a teacher put there; the file's path."""
+    path = venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    try:
+        current = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+        current = {}
+    if not isinstance(current, dict):
+        current = {}
+    for plugin, settings in LAB_OVERRIDES.items():
+        current.setdefault(plugin, {}).update(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=2) + "\n")
+    return path
+
+
 def ensure_extra(name: str, optional: bool = False) -> bool:
-    """Install requirements-NAME.txt into .venv unless it is there already; False when an optional one is not."""
+    """Install requirements-NAME.txt into .venv unless it is there already; False when an optional one is not.
+    The lab extra also gets the course's JupyterLab settings (:func:`lab_overrides`)."""
+    if name == "lab" and VENV.is_dir():
+        lab_overrides()
     path = extra_requirements(name)
     if not path.is_file():
         known = sorted(p.name.removeprefix("requirements-").removesuffix(".txt")

@@ -32,17 +32,21 @@ def reset(seed: int = 0) -> None:
 
 
 def show_backend() -> None:
-    """Name the backend Keras runs on, on standard error.
+    """Name the backend Keras runs on, as a quiet line of the cell's output (not the red box of standard error).
 
-    The notebook tests leave standard error out of the comparison (``tests/conftest.py``), so a lesson's stored
-    outputs are the same whichever backend runs it, and this line is where a reader sees which one does. The
-    environment variable ``KERAS_BACKEND`` chooses (``tensorflow``, the default, or ``jax``), before Keras loads.
+    The line is marked as true of this run only (``metadata.coursekit.unchecked``), and the notebook tests leave
+    such outputs out of the comparison (``tests/conftest.py``), so a lesson's stored outputs are the same whichever
+    backend runs it, and this line is where a reader sees which one does. The environment variable
+    ``KERAS_BACKEND`` chooses (``tensorflow``, the default, or ``jax``), before Keras loads.
     """
     import keras
 
+    from coursekit.check import UNCHECKED, show
+
     backend = keras.backend.backend()
     note = "" if backend in BACKENDS else f" (the course is tested on {' and '.join(BACKENDS)} only)"
-    print(f"backend: {backend}{note}; KERAS_BACKEND chooses it before Keras loads", file=sys.stderr)
+    line = f"backend: {backend}{note}; KERAS_BACKEND chooses it before Keras loads"
+    show({"text/plain": line, "text/html": f"<span style=\"color:#666\">{line}</span>"}, UNCHECKED)
 
 
 def gradients(loss_fn: Callable[[], Any], variables: Sequence[Any]) -> list[Any]:

@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         print("no lesson notebooks matched", file=sys.stderr)
         return 1
     print(f"Keras backend: {backend()} (KERAS_BACKEND; make course BACKEND=jax for JAX)", flush=True)
+    # the lessons' check cells record their points here, not in a learner's progress file (coursekit.check)
+    BUILD.mkdir(exist_ok=True)
+    os.environ.setdefault("COURSE_PROGRESS", str(BUILD / "course-progress.json"))
     total = time.perf_counter()
     runs = [run_lesson(p, args.store, args.timeout) for p in paths]
     title = results_title(backend(), importlib.metadata.version("keras"))

@@ -7,13 +7,15 @@ OUT receives what a class needs and nothing that gives answers away:
 - ``lessons/``: every notebook, with each exercise cell (tagged ``exercise``) replaced by a stub generated from
   ``solutions/lessonNN.py`` (signature, docstring, ``raise NotImplementedError`` where the solution was), and no
   stored outputs in exercise cells nor in any cell that depends on an exercise (found by following which names each
-  cell uses and defines). Cells that do not depend on an exercise keep their outputs.
+  cell uses and defines). Cells that do not depend on an exercise keep their outputs, except *check cells* (tagged
+  ``check``, ``ck.check("name")`` under each exercise), whose stored output shows the reference answer's full marks.
 - ``lessons/coursekit/``, ``datasets/``, ``requirements.txt``: to run the notebooks; ``lessons/gradekit/``: the grading
   engine.
 - ``tests/grading/``: the graders without the hidden tests (``@graded(..., hidden=True)``), so students can check
   their work with ``make grade``; teachers grade with the full course.
 - a student ``Makefile`` and ``README.md``, and ``.github/workflows/grade.yml`` for a classroom repository.
-- no ``solutions/``, no graders' own tests.
+- no ``solutions/`` (nor its hints), no graders' own tests, no ``lessons/coursekit/practice_material/`` (the
+  practice edition's answers and hints: :mod:`coursekit.practice`).
 
 In Chinese (``--language zh-CN``), the notebooks are those of the Chinese edition (``lessons/zh-CN/``, the same code
 cells), under the English notebooks' file names, and the README is the Chinese one.
@@ -34,6 +36,7 @@ from coursekit import authoring, translations
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+CHECK_TAG = "check"  # the cell under an exercise that grades it: ck.check("name")
 
 
 # ---------------------------------------------------------------------------------------------------- stubs
@@ -131,7 +134,7 @@ def student_notebook(nb: nbformat.NotebookNode, lesson: str) -> nbformat.Noteboo
             if name not in solutions:
                 raise SystemExit(f"lesson {lesson}: exercise cell {name!r} has no solution to stub")
             cell.source = stub_source(solutions[name])
-        if i in cleared:
+        if i in cleared or CHECK_TAG in cell.metadata.get("tags", []):
             cell.outputs = []
             cell.execution_count = None
     return nb
@@ -165,7 +168,10 @@ def strip_hidden_tests(source: str) -> str:
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
+    """Copy a folder of the course, leaving out caches and the practice edition's answers and hints (a practice
+    edition's ``coursekit/practice_material/``, should the course's ``coursekit`` hold one)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints",
+                                                            "practice_material"))
 
 
 LANGUAGES = {"en": ROOT / "lessons", translations.LANGUAGE: translations.EDITION_DIR}
@@ -203,7 +209,8 @@ def build(out: Path, language: str = "en") -> list[str]:
     shutil.copy2(TEMPLATES / readme, out / "README.md")
     (out / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(TEMPLATES / "classroom_grade.yml", out / ".github" / "workflows" / "grade.yml")
-    (out / ".gitignore").write_text(".venv/\nbuild/\n__pycache__/\n.ipynb_checkpoints/\n")
+    # course-progress.json: what ck.check, ck.hint and ck.progress keep of a learner's checks (coursekit/check.py)
+    (out / ".gitignore").write_text(".venv/\nbuild/\n__pycache__/\n.ipynb_checkpoints/\ncourse-progress.json\n")
     return lessons
 
 

@@ -7,7 +7,9 @@
 One source: the English notebook ``lessons/NN_name.ipynb`` is the lesson. Its Chinese edition
 ``lessons/zh-CN/NN_name.ipynb`` is *written*, never edited: a copy of the English notebook whose Markdown cells are
 replaced by their translations, kept in ``lessons/zh-CN/translations/NN_name.md``. Code cells, their stored outputs,
-their tags and the notebook's metadata are the English ones, so nbval's run of the English notebook checks both.
+their tags and the notebook's metadata are the English ones, so nbval's run of the English notebook checks both;
+two exceptions: the notebook's ``metadata.coursekit.language`` is ``zh-CN``, and the table a ``ck.check`` cell
+stored is drawn again, from the same results, in Chinese words (:func:`localize_outputs`).
 
 A translation file is Markdown, one section per Markdown cell of the English notebook, in the notebook's order::
 
@@ -211,6 +213,18 @@ def exercise_problems(nb: nbformat.NotebookNode, where: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------- build, check
 
 
+def localize_outputs(cell: nbformat.NotebookNode) -> None:
+    """The stored outputs of ``ck.check`` in the edition's words: each carries what it shows (the check's payload,
+    the same in every language), from which its table is drawn again in Chinese."""
+    from coursekit.check import PAYLOAD, render
+
+    for output in cell.get("outputs", []):
+        payload = output.get("data", {}).get(PAYLOAD)
+        if payload is not None:
+            page, text = render(payload, LANGUAGE)
+            output["data"]["text/html"], output["data"]["text/plain"] = page, text
+
+
 def edition(english: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode, list[str]]:
     """The English notebook of a lesson, its Chinese notebook, and the problems of its translation (missing, stale,
     TODO, orphans...)."""
@@ -228,7 +242,11 @@ def edition(english: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode
     if [s.cell_id for s in sections if s.cell_id in ids] != [i for i in ids if i in by_id]:
         problems.append(f"{where}: the sections are not in the notebook's order")
     zh = copy.deepcopy(nb)
+    zh.metadata.setdefault("coursekit", {})["language"] = LANGUAGE  # ck.check's words follow it
     for cell in zh.cells:
+        if cell.cell_type == "code":
+            localize_outputs(cell)
+            continue
         if cell.cell_type != "markdown":
             continue
         section = by_id.get(cell.get("id"))

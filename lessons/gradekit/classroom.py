@@ -35,6 +35,7 @@ import csv
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,7 @@ class CourseTest:
     name: str
     points: float
     hidden: bool = False
+    fact: str = ""  # what the test checks: the first paragraph of its docstring
 
 
 _PARSING = threading.Lock()  # Python 3.11's ast.parse is not safe in two threads at once (a SystemError)
@@ -101,7 +103,9 @@ def course_tests(grading_dir: Path = GRADING_DIR) -> list[CourseTest]:
                     kwargs = {k.arg: value(k.value) for k in deco.keywords}
                     exercise = kwargs.get("exercise", args[0] if args else "")
                     points = kwargs.get("points", args[1] if len(args) > 1 else 0)
-                    tests.append(CourseTest(lesson, exercise, node.name, float(points), bool(kwargs.get("hidden"))))
+                    doc = " ".join((ast.get_docstring(node) or node.name).split("\n\n")[0].split())
+                    tests.append(CourseTest(lesson, exercise, node.name, float(points), bool(kwargs.get("hidden")),
+                                            doc))
     return tests
 
 
@@ -119,34 +123,63 @@ class Judge:
     use and again after it overran a job, died, or retired itself. It dies with this process (PR_SET_PDEATHSIG),
     and its workers die with it (bubblewrap's --die-with-parent, or their own PR_SET_PDEATHSIG)."""
 
-    def __init__(self) -> None:
+    def __init__(self, spare_root: Path | None = None, reaper: bool = True) -> None:
         self.proc: subprocess.Popen | None = None
         self.started = 0
+        # where the judge starts the next job's worker in advance (None: it does not); removed with the judge
+        self.spare_root = spare_root
+        # whether this process becomes a child subreaper, so that what a killed judge's workers leave behind comes
+        # back here and is ended (the classroom); a learner's kernel is not made one (it would keep zombies)
+        self.reaper = reaper
 
-    def _spawn(self) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    def start(self, options: dict | None = None) -> None:
+        """Start the judge now, ahead of its first job (with a ``spare_root``, that job's worker as well)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self.proc = self._spawn(options)
+
+    def _spare(self, options: dict | None) -> dict | None:
+        """The settings of the worker the judge starts in advance, or None (no ``spare_root``, no options)."""
+        if self.spare_root is None or options is None:
+            return None
+        return {"root": str(self.spare_root), "call_timeout": options["call_timeout"],
+                "memory_mb": options["memory_mb"], "scratch_mb": options.get("scratch_mb", DEFAULTS["scratch_mb"]),
+                "require_sandbox": sandbox.required(options.get("require_sandbox", False))}
+
+    def _spawn(self, options: dict | None = None) -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "COURSE_JUDGE_SPARE"}
+        spare = self._spare(options)
+        if spare is not None:
+            env["COURSE_JUDGE_SPARE"] = json.dumps(spare)
         env["PYTHONPATH"] = os.pathsep.join([str(LESSONS_DIR), str(TESTS_DIR)])
-        sandbox.become_subreaper()  # what a killed judge's workers leave behind comes back here (close)
+        if self.reaper:
+            sandbox.become_subreaper()  # what a killed judge's workers leave behind comes back here (close)
         proc = spawn([sys.executable, "-m", "gradekit.judge"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.started = sandbox.start_time(proc.pid)
         return proc
 
-    def run(self, args: list[str], work: Path, timeout: float) -> tuple[int | None, str]:
+    def run(self, args: list[str], work: Path, timeout: float, options: dict | None = None) -> tuple[int | None, str]:
         """Run pytest with ``args`` in the judge, in the folder ``work`` (its output in ``work/judge.log``);
-        (pytest's exit status or None, a problem)."""
-        status, problem = self._run(args, work, timeout)
+        (pytest's exit status or None, a problem). ``options``: the workers' settings, for the spare worker the
+        judge starts after the job when it has a ``spare_root``."""
+        status, problem = self._run(args, work, timeout, options)
         if status is None and not (work / "judge.log").exists():  # it ended before it took the job: a new one
-            status, problem = self._run(args, work, timeout)
+            status, problem = self._run(args, work, timeout, options)
         return status, problem
 
-    def _run(self, args: list[str], work: Path, timeout: float) -> tuple[int | None, str]:
+    def _run(self, args: list[str], work: Path, timeout: float, options: dict | None) -> tuple[int | None, str]:
         if self.proc is None or self.proc.poll() is not None:
-            self.proc = self._spawn()
+            self.close()  # what a dead judge left: its workers' processes and its spare's folder
+            self.proc = self._spawn(options)
         proc = self.proc
         assert proc.stdin is not None and proc.stdout is not None
         log = work / "judge.log"
-        job = json.dumps({"args": args, "cwd": str(work), "log": str(log)}) + "\n"
+        job: dict = {"args": args, "cwd": str(work), "log": str(log)}
+        spare = self._spare(options)
+        if spare is not None:
+            job["spare"] = spare
+        job = json.dumps(job) + "\n"
         try:
             proc.stdin.write(job.encode())
             proc.stdin.flush()
@@ -181,15 +214,21 @@ class Judge:
         if self.proc is not None:
             kill_group(self.proc)
             self.proc = None
-            sandbox.end_adopted(self.started, spawned())
+            if self.reaper:
+                sandbox.end_adopted(self.started, spawned())
+        if self.spare_root is not None:
+            shutil.rmtree(self.spare_root, ignore_errors=True)
 
 
 def judge(submission: Path, lessons: list[str], options: dict, work: Path,
-          runner: Judge | None = None) -> tuple[dict[tuple[str, str], dict], str]:
-    """Run the graders of ``lessons`` on ``submission`` in a judge (``runner``, or one started for this);
-    ((lesson, test) -> record, problem)."""
+          runner: Judge | None = None, only: list[CourseTest] | None = None) -> tuple[dict[tuple[str, str], dict], str]:
+    """Run the graders of ``lessons`` on ``submission`` in a judge (``runner``, or one started for this), or only
+    the tests ``only`` of those lessons; ((lesson, test) -> record, problem)."""
     report = work / "report.json"
-    files = [str(GRADING_DIR / f"test_{lesson}.py") for lesson in lessons]
+    if only is None:
+        files = [str(GRADING_DIR / f"test_{lesson}.py") for lesson in lessons]
+    else:
+        files = [f"{GRADING_DIR / f'test_{t.lesson}.py'}::{t.name}" for t in only if t.lesson in lessons]
     # --tb=no: the report's feedback comes from the graders; formatting each failure's traceback would cost the
     # judge seconds per submission
     require = sandbox.required(options.get("require_sandbox", False))
@@ -205,7 +244,7 @@ def judge(submission: Path, lessons: list[str], options: dict, work: Path,
     own = runner is None
     runner = runner or Judge()
     try:
-        status, problem = runner.run(args, work, options["submission_timeout"])
+        status, problem = runner.run(args, work, options["submission_timeout"], options)
     finally:
         if own:
             runner.close()
@@ -245,15 +284,21 @@ def _groups(lessons: list[str], expected: list[CourseTest], jobs: int) -> list[l
 
 def grade_submission(submission: Path, lessons: list[str] | None = None, options: dict | None = None,
                      student: str = "", jobs: int = 1, judges: list[Judge] | None = None,
-                     tests: list[CourseTest] | None = None) -> dict:
+                     tests: list[CourseTest] | None = None, only: list[CourseTest] | None = None) -> dict:
     """Grade every lesson of one submission; the report, built here from the course's own list of tests.
+    ``only``: run these tests alone (the in-notebook check runs one exercise's visible tests), not every test of
+    their lessons.
 
     ``jobs`` > 1 splits the lessons between that many judges running side by side (one submission on an idle
     machine); a class is graded one submission per judge instead (:func:`batch`), by ``judges`` that last from one
     submission to the next."""
     options = {**DEFAULTS, **(options or {})}
     submission = Path(os.path.abspath(submission))  # not resolved: a link is refused, never followed
-    expected = [t for t in (course_tests() if tests is None else tests) if lessons is None or t.lesson[-2:] in lessons]
+    if only is not None:
+        expected = list(only)
+    else:
+        expected = [t for t in (course_tests() if tests is None else tests)
+                    if lessons is None or t.lesson[-2:] in lessons]
     started = time.perf_counter()
     wanted = sorted({t.lesson for t in expected})
     results: dict[tuple[str, str], dict] = {}
@@ -267,7 +312,7 @@ def grade_submission(submission: Path, lessons: list[str] | None = None, options
         def run(k: int) -> tuple[list[str], tuple[dict, str]]:
             with tempfile.TemporaryDirectory(prefix="grading-judge-") as work:
                 runner = judges[k] if judges else None
-                return groups[k], judge(submission, groups[k], options, Path(work), runner)
+                return groups[k], judge(submission, groups[k], options, Path(work), runner, only)
 
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
             for group, (found, problem) in pool.map(run, range(len(groups))):

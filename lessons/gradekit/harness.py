@@ -186,28 +186,51 @@ class WorkerProcess:
     ``scratch_mb`` (the total is not).
     """
 
-    def __init__(self, location: Path, call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    def __init__(self, location: Path | None, call_timeout: float = DEFAULT_CALL_TIMEOUT,
                  memory_mb: int = DEFAULT_MEMORY_MB, scratch_mb: int = sandbox.DEFAULT_SCRATCH_MB,
                  root: Path | None = None, require_sandbox: bool = False):
-        self.location, self.call_timeout, self.memory_mb = Path(location), call_timeout, memory_mb
+        self.call_timeout, self.memory_mb = call_timeout, memory_mb
         self.scratch_mb, self.require_sandbox = scratch_mb, require_sandbox
         self.folder = Path(tempfile.mkdtemp(prefix="grading-worker-", dir=root))
         engine = self.folder / "engine"
         for package in ENGINE_PACKAGES:
             shutil.copytree(LESSONS_DIR / package, engine / package,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "templates"))
-        # only the files grading reads, never through a link; ``intake.problem(lesson)``: why a lesson is refused
-        self.intake = intake.take(self.location, self.folder / "submission")
-        self.submission = self.intake.submission
-        # what the judge took in, before any submitted code ran: the source it reads later must still be this
-        copies = [self.submission] if self.submission.is_file() else sorted(self.submission.iterdir())
-        self.digests = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in copies if path.is_file()}
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "templates", "practice_material"))
+        (self.folder / "submission").mkdir()
+        self.location: Path | None = None
         self.proc: subprocess.Popen | None = None
         self.ready = False
         self.sandbox = ""  # the judge's fact (bubblewrap or not), then the worker's inner layers
         self.outer = ""
         self.started = 0  # when the process started (sandbox.start_time): what it leaves behind started later
         self.starts = 0
+        if location is not None:
+            self.adopt(location)
+
+    def adopt(self, location: Path) -> WorkerProcess:
+        """Take in the submission at ``location`` (once): copy what grading reads into ``submission/``, note its
+        digests, and tell a worker already started (a spare, :func:`start_spare`) which file or folder it is."""
+        if self.location is not None:
+            raise RuntimeError("a worker grades one submission")
+        self.location = Path(location)
+        # only the files grading reads, never through a link; ``intake.problem(lesson)``: why a lesson is refused
+        self.intake = intake.take(self.location, self.folder / "submission")
+        self.submission = self.intake.submission
+        # what the judge took in, before any submitted code ran: the source it reads later must still be this
+        copies = [self.submission] if self.submission.is_file() else sorted(self.submission.iterdir())
+        self.digests = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in copies if path.is_file()}
+        if self.proc is not None and self.proc.poll() is None:
+            self._name_submission()
+        return self
+
+    def _name_submission(self) -> None:
+        """The worker's first request: which file of its ``submission/`` folder (or the folder) it grades."""
+        assert self.proc is not None and self.proc.stdin is not None
+        name = "" if self.submission == self.folder / "submission" else self.submission.name
+        try:
+            write_frame(self.proc.stdin.fileno(), evidence.encode({"op": "submission", "name": name}, []))
+        except OSError:
+            pass  # it died; the next request starts another
 
     def prestart(self) -> None:
         """Start the process now without waiting for it (it imports Keras while the judge gets ready)."""
@@ -243,7 +266,7 @@ class WorkerProcess:
                     "MPLCONFIGDIR": str(scratch), "KERAS_HOME": str(scratch / ".keras"),
                     "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "3")})
         env.setdefault("KERAS_BACKEND", "tensorflow")
-        argv = [sys.executable, "-P", "-m", "gradekit.worker", str(inside / self.submission.relative_to(self.folder)),
+        argv = [sys.executable, "-P", "-m", "gradekit.worker", str(inside / "submission"),
                 f"{self.call_timeout:g}", str(self.memory_mb), "0" if bwrap else str(self.scratch_mb)]
         sandbox.become_subreaper()  # orphans of the worker's processes come back here, and kill() ends them
         if bwrap is not None:
@@ -255,6 +278,8 @@ class WorkerProcess:
         self.proc = spawn(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log())
         self.started = sandbox.start_time(self.proc.pid)
         self.starts += 1
+        if self.location is not None:  # else a spare, told when it is adopted
+            self._name_submission()
 
     def _log(self) -> Any:
         """Where the worker's own error output goes: a file in its folder when COURSE_WORKER_LOG is set (for
@@ -335,11 +360,53 @@ def configure_workers(scratch_mb: int = sandbox.DEFAULT_SCRATCH_MB, root: Path |
 
 
 def worker_for(location: Path, call_timeout: float, memory_mb: int = DEFAULT_MEMORY_MB) -> WorkerProcess:
-    """One worker per submission (and settings) for the whole grading run."""
+    """One worker per submission (and settings) for the whole grading run: the spare (:func:`start_spare`) where
+    one with these settings is waiting, else a new one."""
     key = (str(Path(location).absolute()), call_timeout, memory_mb)  # a link is not followed, here as in intake
     if key not in _WORKERS:
-        _WORKERS[key] = WorkerProcess(location, call_timeout, memory_mb, **_SETTINGS)
+        settings = (call_timeout, memory_mb, _SETTINGS.get("scratch_mb", sandbox.DEFAULT_SCRATCH_MB),
+                    bool(_SETTINGS.get("require_sandbox")))
+        spare = _SPARE.pop(settings, None)
+        if spare is not None and spare.proc is not None and spare.proc.poll() is None:
+            _WORKERS[key] = spare.adopt(Path(location))
+            start_spare(spare.folder.parent, *settings)  # the next one starts now, beside this grading
+        else:
+            if spare is not None:
+                spare.close()
+            _WORKERS[key] = WorkerProcess(location, call_timeout, memory_mb, **_SETTINGS)
     return _WORKERS[key]
+
+
+_SPARE: dict[tuple, WorkerProcess] = {}  # a worker started before its submission is known, by settings
+
+
+def start_spare(root: Path, call_timeout: float = DEFAULT_CALL_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
+                scratch_mb: int = sandbox.DEFAULT_SCRATCH_MB, require_sandbox: bool = False) -> None:
+    """Start a worker for the next submission now, in a folder in ``root``: it imports Keras while the judge
+    waits, and :func:`worker_for` gives it the next submission graded with the same settings. A judge that lasts
+    (the in-notebook check's) calls this after each job. The spare holds nothing of any submission until then."""
+    settings = (call_timeout, memory_mb, scratch_mb, bool(require_sandbox))
+    for key in [k for k in _SPARE if k != settings]:
+        _SPARE.pop(key).close()
+    if settings in _SPARE and _SPARE[settings].proc is not None and _SPARE[settings].proc.poll() is None:
+        return
+    if settings in _SPARE:
+        _SPARE.pop(settings).close()
+    Path(root).mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess(None, call_timeout, memory_mb, scratch_mb, Path(root), require_sandbox)
+    try:
+        worker.prestart()
+    except WorkerDied:  # bubblewrap required and missing: the next job says so
+        worker.close()
+        return
+    _SPARE[settings] = worker
+
+
+@atexit.register
+def close_spare() -> None:
+    for worker in _SPARE.values():
+        worker.close()
+    _SPARE.clear()
 
 
 def sandboxes() -> str:

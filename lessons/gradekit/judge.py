@@ -9,7 +9,9 @@ The judge never runs submitted code (each submission has its own confined worker
 graders' fixture), and nothing of one submission stays for the next: the answers, workers and records live in the
 pytest session, which ends with the job, and Keras' state is cleared between jobs. A judge that overruns a job or
 dies is killed and replaced by the classroom (:class:`gradekit.classroom.Judge`); it also ends itself after a job,
-to be replaced, once it has grown past ``RESTART_MB`` of memory.
+to be replaced, once it has grown past ``RESTART_MB`` of memory. A job may carry ``"spare"`` (a folder and the
+workers' settings): the judge then starts the next job's worker as soon as it has answered
+(:func:`gradekit.harness.start_spare`), so a judge kept for a learner's kernel answers a check in seconds.
 
 It bounds its own memory (``COURSE_JUDGE_MEMORY_MB`` beyond its size once Keras is imported, default 8192): a
 submission whose evidence would make it rebuild a huge model costs that exercise a MemoryError, not the machine. It
@@ -24,6 +26,7 @@ import json
 import os
 import resource
 import sys
+from pathlib import Path
 
 # a judge this large (peak resident memory, MB) asks to be replaced after its job
 RESTART_MB = float(os.environ.get("COURSE_JUDGE_RESTART_MB", 3000))
@@ -40,6 +43,8 @@ def main() -> int:
 
     sandbox.become_subreaper()
     sandbox.limit_memory(MEMORY_MB)
+    if os.environ.get("COURSE_JUDGE_SPARE"):  # a judge started ahead of its first job starts that job's worker too
+        _spare(json.loads(os.environ["COURSE_JUDGE_SPARE"]))
     gc.freeze()  # what was imported lives as long as the judge: full collections need not walk it again
     for line in sys.stdin:
         job = json.loads(line)
@@ -64,7 +69,19 @@ def main() -> int:
         answers.write(json.dumps({"exit": code, "retiring": retiring}) + "\n")
         if retiring:
             break
+        if job.get("spare"):  # a worker for the next job, importing Keras while nobody waits for it
+            _spare(job["spare"])
     return 0
+
+
+def _spare(settings: dict) -> None:
+    from gradekit import harness
+
+    try:
+        harness.start_spare(Path(settings["root"]), float(settings["call_timeout"]), int(settings["memory_mb"]),
+                            int(settings["scratch_mb"]), bool(settings["require_sandbox"]))
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        print(f"no spare worker: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 def _forget() -> None:

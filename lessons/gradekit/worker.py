@@ -424,10 +424,18 @@ def main(argv: list[str] | None = None) -> int:
     engine_dir = Path(__file__).resolve().parents[1]
     from gradekit.sandbox import confine
 
-    submitted = submission if submission.is_dir() else submission.parent
-    layers = confine(scratch, [engine_dir, submitted], memory_mb, file_mb)
-    engine = Engine(submission, timeout)
+    layers = confine(scratch, [engine_dir, submission], memory_mb, file_mb)
     write_frame(answers, evidence.encode({"ok": True, "ready": True, "sandbox": layers}, []))
+    # the first request names the submission: the folder, or one notebook in it (a spare worker starts before it
+    # is known, :func:`gradekit.harness.start_spare`)
+    try:
+        first, _ = evidence.decode(read_frame(requests, 1 << 16))
+    except (EOFError, OSError, ValueError, evidence.EvidenceError):
+        return 0
+    name = str(first.get("name", "")) if isinstance(first, dict) and first.get("op") == "submission" else "/"
+    if "/" in name or name in (".", ".."):
+        return 2
+    engine = Engine(submission / name if name else submission, timeout)
     while True:
         try:
             message = read_frame(requests, 1 << 31)

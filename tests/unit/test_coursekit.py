@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import keras
 import pytest
@@ -156,7 +157,16 @@ def test_gradients_with_the_backends_own_differentiation():
     assert isinstance(kernel_grad, np.ndarray) and kernel_grad.shape == (3, 2)
 
 
-def test_show_backend_names_it_on_stderr_only(capsys):
+def test_show_backend_names_it_in_an_output_the_notebook_tests_leave_out(capsys, monkeypatch):
+    module = sys.modules["coursekit.check"]  # coursekit.check is the function ck.check
+    shown = []
+    monkeypatch.setattr(module, "_shell", lambda: type("Kernel", (), {"kernel": object()})())
+    monkeypatch.setattr("IPython.display.display", lambda data, **kw: shown.append((data, kw)))
     ck.show_backend()
-    out, err = capsys.readouterr()
-    assert out == "" and f"backend: {keras.backend.backend()}" in err
+    (data, kw), = shown
+    assert f"backend: {keras.backend.backend()}" in data["text/plain"]
+    assert kw["metadata"] == module.UNCHECKED  # tests/conftest.py leaves it out of nbval's comparison
+    assert capsys.readouterr().err == ""  # not the red box of standard error
+    import conftest
+
+    assert conftest._unchecked({"output_type": "display_data", "data": data, "metadata": kw["metadata"]})

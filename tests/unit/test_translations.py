@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from coursekit import translations
+from coursekit.check import PAYLOAD, render
 from coursekit.run_course import lesson_paths
 
 LESSONS = lesson_paths([])
@@ -40,11 +41,20 @@ def test_every_lesson_has_its_chinese_edition(path):
 def test_code_cells_outputs_tags_and_metadata_are_the_english_ones(path):
     english = nbformat.read(path, as_version=4)
     chinese = nbformat.read(translations.edition_path(path), as_version=4)
+    assert chinese.metadata.pop("coursekit") == {"language": "zh-CN"}
     assert chinese.metadata == english.metadata
     assert [(c.cell_type, c.get("id")) for c in chinese.cells] == [(c.cell_type, c.get("id")) for c in english.cells]
     for en, zh in zip(english.cells, chinese.cells, strict=True):
         assert zh.metadata == en.metadata, f"cell {en.get('id')}: metadata (tags) differ"
         if en.cell_type == "code":
+            # a check's table is the English one drawn in Chinese words, from the same results
+            for out_en, out_zh in zip(en.outputs, zh.outputs, strict=True):
+                payload = out_en.get("data", {}).get(PAYLOAD)
+                if payload is not None:
+                    assert out_zh["data"][PAYLOAD] == payload
+                    assert out_zh["data"]["text/plain"] == render(payload, "zh-CN")[1]
+                    assert translations.CJK.search(out_zh["data"]["text/html"])
+                    out_zh["data"] = out_en["data"]
             assert zh == en, f"code cell {en.get('id')} differs from the English one (source or outputs)"
         else:
             assert zh.source != en.source and translations.CJK.search(zh.source), \
