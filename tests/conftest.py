@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -15,8 +17,12 @@ for path in (ROOT / "lessons", ROOT / "tests"):
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-# the notebooks' check cells (ck.check) record their points in a file of this run, not in lessons/
-os.environ.setdefault("COURSE_PROGRESS", os.path.join(tempfile.mkdtemp(prefix="course-progress-"), "progress.json"))
+# the notebooks' check cells (ck.check) record their points in a file of this run, not in lessons/ (the processes
+# this run starts, its judges among them, inherit the setting)
+if "COURSE_PROGRESS" not in os.environ:
+    _PROGRESS = tempfile.mkdtemp(prefix="course-progress-")
+    os.environ["COURSE_PROGRESS"] = os.path.join(_PROGRESS, "progress.json")
+    atexit.register(shutil.rmtree, _PROGRESS, True)
 
 
 def _unchecked(out) -> bool:

@@ -246,7 +246,8 @@ class _Session:
     def __init__(self) -> None:
         from gradekit import classroom
 
-        self.folder = Path(tempfile.mkdtemp(prefix="course-check-"))
+        _remove_stale_sessions()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"course-check-{os.getpid()}-"))
         self.judge = classroom.Judge(spare_root=self.folder / "spare", reaper=False)
         self.checks = 0
         atexit.register(self.close)
@@ -257,6 +258,20 @@ class _Session:
 
 
 _SESSION: list[_Session] = []
+
+
+def _remove_stale_sessions() -> None:
+    """Remove the folders of kernels that ended without removing theirs (a kernel killed, not shut down)."""
+    for folder in Path(tempfile.gettempdir()).glob("course-check-*-*"):
+        pid = folder.name.split("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's kernel, alive
 
 
 def _session() -> _Session:
@@ -362,14 +377,15 @@ def render(payload: dict, lang: str = "en") -> tuple[str, str]:
              else w["title_lesson"].format(lesson=payload["lesson"][-2:]))
     total = w["total"].format(earned=_points(earned), possible=_points(possible))
     rows_html, rows_text = [], []
+    width = max(len(w["passed"]), len(w["failed"])) + 2
     for t in tests:
-        mark = "✅ " + w["passed"] if t["passed"] else "❌ " + w["failed"]
+        mark = ("✅ " + w["passed"] if t["passed"] else "❌ " + w["failed"]).ljust(width)
         points = f"{_points(t['earned'])} / {_points(t['possible'])}"
         rows_html.append("<tr>" + "".join(
             f"<td style=\"text-align:left\">{html.escape(str(cell))}</td>"
-            for cell in (t["exercise"], t["fact"], mark, points, t["feedback"])) + "</tr>")
-        rows_text.append(f"{mark} {points:>9}  {t['exercise']}: {t['fact']}"
-                         + (f"\n{'':14}{t['feedback']}" if t["feedback"] else ""))
+            for cell in (t["exercise"], t["fact"], mark.strip(), points, t["feedback"])) + "</tr>")
+        rows_text.append(f"{mark} {points:>7}  {t['exercise']}: {t['fact']}"
+                         + (f"\n{'':{width + 10}}{t['feedback']}" if t["feedback"] else ""))
     head = "".join(f"<th style=\"text-align:left\">{html.escape(w[k])}</th>"
                    for k in ("exercise", "fact", "result", "points", "feedback"))
     page = (f"<div class=\"coursekit-check\"><p><strong>{html.escape(title)}</strong> — {html.escape(total)}</p>"

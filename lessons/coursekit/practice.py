@@ -54,10 +54,10 @@ at once, as above.
 这是自学版：除了练习，它还带有提示和参考答案（`lessons/coursekit/practice_material/`）。每个练习单元格下面都有一个检查单元格；写完答案后运行它：
 
 ```python
-ck.check("build_functional_mlp")     # grade this exercise now: each fact checked, with its points and feedback
-ck.hint("build_functional_mlp")      # the next hint (one more each time you ask)
-ck.solution("build_functional_mlp")  # the reference answer, once you have checked the exercise at least once
-ck.progress()                        # the points of your latest check of every exercise
+ck.check("build_functional_mlp")     # 现在给这道练习评分
+ck.hint("build_functional_mlp")      # 下一条提示
+ck.solution("build_functional_mlp")  # 参考答案（至少检查过一次之后）
+ck.progress()                        # 每个练习最近一次检查的得分
 ```
 
 - `ck.check(...)`：立即给这道练习评分，列出检查的每一项及其得分和反馈。
@@ -154,15 +154,7 @@ def build(out: Path, language: str = "en") -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    language = "en"
-    if len(argv) == 3 and argv[1] == "--language":
-        argv, language = argv[:1], argv[2]
-    if len(argv) != 1:
-        print(__doc__)
-        return 2
-    lessons = build(Path(argv[0]), language)
-    print(f"practice edition ({language}) of lessons {', '.join(lessons)} written to {argv[0]}")
-    return 0
+    return student_edition.cli(argv, build, "practice edition", __doc__ or "")
 
 
 if __name__ == "__main__":

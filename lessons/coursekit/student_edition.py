@@ -27,6 +27,7 @@ import ast
 import shutil
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -214,16 +215,21 @@ def build(out: Path, language: str = "en") -> list[str]:
     return lessons
 
 
-def main(argv: list[str]) -> int:
+def cli(argv: list[str], write: Callable[[Path, str], list[str]], what: str, usage: str) -> int:
+    """``OUT [--language zh-CN]``: write the edition ``what`` with ``write(OUT, language)``, or print ``usage``."""
     language = "en"
     if len(argv) == 3 and argv[1] == "--language":
         argv, language = argv[:1], argv[2]
     if len(argv) != 1:
-        print(__doc__)
+        print(usage)
         return 2
-    lessons = build(Path(argv[0]), language)
-    print(f"student edition ({language}) of lessons {', '.join(lessons)} written to {argv[0]}")
+    lessons = write(Path(argv[0]), language)
+    print(f"{what} ({language}) of lessons {', '.join(lessons)} written to {argv[0]}")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return cli(argv, build, "student edition", __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -271,3 +271,33 @@ def test_a_spare_worker_grades_the_next_submission_and_leaves_nothing(tmp_path):
         runner.close()
     assert first["earned"] == second["earned"] == sum(t.points for t in tests)
     assert not (tmp_path / "spare").exists()
+
+
+def test_a_killed_kernels_folder_is_removed_by_the_next_session(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from coursekit.check import _remove_stale_sessions
+
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"course-check-{ended.stdout.strip()}-abc"
+    alive = tmp_path / f"course-check-{os.getpid()}-def"
+    for folder in (dead, alive):
+        (folder / "spare").mkdir(parents=True)
+    _remove_stale_sessions()
+    assert not dead.exists() and alive.exists()
+
+
+def test_a_kernel_shut_down_leaves_no_folder(session):
+    import tempfile
+
+    left = []
+    for folder in Path(tempfile.gettempdir()).glob("course-check-*-*"):
+        try:
+            os.kill(int(folder.name.split("-")[2]), 0)
+        except ProcessLookupError:
+            left.append(folder.name)
+        except (PermissionError, ValueError):
+            pass
+    assert not left
