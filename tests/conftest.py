@@ -25,16 +25,10 @@ if "COURSE_PROGRESS" not in os.environ:
     atexit.register(shutil.rmtree, _PROGRESS, True)
 
 
-def _unchecked(out) -> bool:
-    """stderr, and what coursekit marks as true of this run only (the backend's name, a check still running)."""
-    if out.get("output_type") == "stream" and out.get("name") == "stderr":
-        return True
-    marks = (out.get("metadata") or {}).get("coursekit") or {}
-    return isinstance(marks, dict) and bool(marks.get("unchecked"))
-
-
 def _without_stderr(outputs):
-    return [out for out in outputs if not _unchecked(out)]
+    from coursekit.check import unchecked  # stderr, the backend's name, "checking..."
+
+    return [out for out in outputs if not unchecked(out)]
 
 
 def pytest_configure(config):
@@ -58,3 +52,12 @@ def pytest_configure(config):
 
     compare_outputs._course_patched = True
     IPyNbCell.compare_outputs = compare_outputs
+
+
+def pytest_unconfigure(config):
+    """The folders of the notebooks' kernels that nbval stopped without a shutdown (ck.check's judge), removed."""
+    if not getattr(config.option, "nbval", False):  # a judge's run, or tests without notebooks
+        return
+    from coursekit.check import _remove_stale_sessions
+
+    _remove_stale_sessions()

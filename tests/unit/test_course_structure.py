@@ -94,7 +94,7 @@ def test_lesson_code_is_backend_neutral(path):
     """Lessons run on every backend against the same stored outputs: their code imports no backend (gradients go
     through ck.gradients), and no checked output names one (the first cell shows it in an output marked unchecked,
     which the notebook tests leave out: tests/conftest.py)."""
-    from conftest import _unchecked
+    from coursekit.check import unchecked
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -110,7 +110,7 @@ def test_lesson_code_is_backend_neutral(path):
             used = [m for m in modules if m.split(".")[0] in BACKEND_PACKAGES]
             assert not used, f"a lesson cell imports {used}: use keras.ops, and ck.gradients for gradients"
         for out in cell.outputs:
-            if _unchecked(out):
+            if unchecked(out):
                 continue
             text = out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
             assert not re.search(r"\b(tensorflow|jax|torch)\b", text, re.IGNORECASE), \
