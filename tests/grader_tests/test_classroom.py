@@ -22,7 +22,8 @@ from gradekit import classroom, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON01 = ROOT / "lessons" / "01_sequential_to_functional.ipynb"
-OPTIONS = {"call_timeout": 5.0, "submission_timeout": 600.0, "memory_mb": 1024}
+OPTIONS = {"call_timeout": 20.0,  # room for a loaded machine (JAX compiles in the first calls)
+           "submission_timeout": 600.0, "memory_mb": 1024}
 POINTS = sum(t.points for t in classroom.course_tests() if t.lesson == "lesson01")
 TESTS = sum(1 for t in classroom.course_tests() if t.lesson == "lesson01")
 
