@@ -52,7 +52,7 @@ def test_a_functional_model_comes_back_with_its_graph_weights_and_compile_settin
 
 def test_adapted_preprocessing_layers_come_back_with_their_state():
     """Normalization adapted in the worker computes with the same mean and variance in the judge; CategoryEncoding
-    and Rescaling come back with their settings (lesson 09's model takes raw features)."""
+    and Rescaling come back with their settings (lesson 10's model takes raw features)."""
     keras.backend.clear_session()
     rng = np.random.default_rng(0)
     years = rng.uniform(0, 20, (40, 1)).astype("float32")

@@ -1,4 +1,4 @@
-"""Grader for lesson 09 — the capstone (24 points).
+"""Grader for lesson 10 — the capstone (24 points).
 
 ``build_car_model`` is called with training features the grader draws (two settings of sizes, so a hard-coded
 shape or size fails), for the full model and for models that lack inputs or heads, and the graph it returns is read

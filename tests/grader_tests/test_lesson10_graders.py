@@ -1,4 +1,4 @@
-"""The lesson 09 grader, tested: wrong car models and compile functions lose the right points with the right
+"""The lesson 10 grader, tested: wrong car models and compile functions lose the right points with the right
 feedback, and correct ones written differently get full marks."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from grader_tests.graderkit import Wrong, self_tests
-from grading import test_lesson09 as grader
+from grading import test_lesson10 as grader
 
 L = keras.layers
 KINDS, HEADS = ("table", "review", "photo"), ("price", "grade")
@@ -249,4 +249,4 @@ RIGHT = {
 
 
 test_wrong_submission_loses_points, test_correct_variant_gets_full_marks, test_every_check_can_fail = \
-    self_tests(grader, "lesson09", WRONG, RIGHT)
+    self_tests(grader, "lesson10", WRONG, RIGHT)

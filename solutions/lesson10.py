@@ -1,6 +1,6 @@
-"""Lesson 09 — the capstone: reference solutions to the graded exercises.
+"""Lesson 10 — the capstone: reference solutions to the graded exercises.
 
-The grader in ``tests/grading/test_lesson09.py`` builds models with ``build_car_model`` from training data it draws
+The grader in ``tests/grading/test_lesson10.py`` builds models with ``build_car_model`` from training data it draws
 itself, for the full model and for models that lack inputs or heads, and judges the graph: the named inputs, the
 preprocessing layers inside the model (adapted to the data it was given), the branches, the merge and the heads.
 ``compile_car_model`` is given models of the grader's own, with both heads or one, and the compiled losses, loss
