@@ -29,19 +29,22 @@ def inception_module(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
     """
     # BEGIN SOLUTION
     layers = keras.layers
-    branch_a = layers.Conv2D(filters, 1, strides=2, padding="same", activation="relu")(x)
+    name = f"inception_{filters}"  # a name per layer makes the diagram readable: branch a, b, c, d
+    branch_a = layers.Conv2D(filters, 1, strides=2, padding="same", activation="relu", name=f"{name}_a_1x1")(x)
 
-    branch_b = layers.Conv2D(filters, 1, padding="same", activation="relu")(x)
-    branch_b = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(branch_b)
+    branch_b = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_b_1x1")(x)
+    branch_b = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
+                             name=f"{name}_b_3x3")(branch_b)
 
-    branch_c = layers.AveragePooling2D(3, strides=2, padding="same")(x)
-    branch_c = layers.Conv2D(filters, 3, padding="same", activation="relu")(branch_c)
+    branch_c = layers.AveragePooling2D(3, strides=2, padding="same", name=f"{name}_c_pool")(x)
+    branch_c = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_c_3x3")(branch_c)
 
-    branch_d = layers.Conv2D(filters, 1, padding="same", activation="relu")(x)
-    branch_d = layers.Conv2D(filters, 3, padding="same", activation="relu")(branch_d)
-    branch_d = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(branch_d)
+    branch_d = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_d_1x1")(x)
+    branch_d = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_d_3x3")(branch_d)
+    branch_d = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
+                             name=f"{name}_d_3x3_stride")(branch_d)
 
-    return layers.concatenate([branch_a, branch_b, branch_c, branch_d], axis=-1)
+    return layers.concatenate([branch_a, branch_b, branch_c, branch_d], axis=-1, name=f"{name}_merge")
     # END SOLUTION
 
 
@@ -67,15 +70,15 @@ def build_classic_inception(input_shape: tuple[int, ...] = (256, 256, 3)) -> ker
     layers = keras.layers
     image = keras.Input(shape=input_shape, name="image")
 
-    tower_1 = layers.Conv2D(64, 1, padding="same", activation="relu")(image)
-    tower_1 = layers.Conv2D(64, 3, padding="same", activation="relu")(tower_1)
+    tower_1 = layers.Conv2D(64, 1, padding="same", activation="relu", name="tower_1_1x1")(image)
+    tower_1 = layers.Conv2D(64, 3, padding="same", activation="relu", name="tower_1_3x3")(tower_1)
 
-    tower_2 = layers.Conv2D(64, 1, padding="same", activation="relu")(image)
-    tower_2 = layers.Conv2D(64, 5, padding="same", activation="relu")(tower_2)
+    tower_2 = layers.Conv2D(64, 1, padding="same", activation="relu", name="tower_2_1x1")(image)
+    tower_2 = layers.Conv2D(64, 5, padding="same", activation="relu", name="tower_2_5x5")(tower_2)
 
-    tower_3 = layers.MaxPooling2D(3, strides=1, padding="same")(image)
-    tower_3 = layers.Conv2D(64, 1, padding="same", activation="relu")(tower_3)
+    tower_3 = layers.MaxPooling2D(3, strides=1, padding="same", name="tower_3_pool")(image)
+    tower_3 = layers.Conv2D(64, 1, padding="same", activation="relu", name="tower_3_1x1")(tower_3)
 
-    towers = layers.concatenate([tower_1, tower_2, tower_3], axis=-1)
+    towers = layers.concatenate([tower_1, tower_2, tower_3], axis=-1, name="towers")
     return keras.Model(image, towers, name="classic_inception")
     # END SOLUTION

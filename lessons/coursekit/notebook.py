@@ -240,6 +240,7 @@ def plot_history(
 ) -> None:
     """Plot training (solid) and validation (dashed) curves from one ``History`` or a list of them."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     histories = history if isinstance(history, (list, tuple)) else [history]
     labels = list(labels) if labels else [None] * len(histories)
@@ -255,6 +256,7 @@ def plot_history(
                 ax.plot(range(1, len(logs[metric]) + 1), logs[f"val_{metric}"], color=color, linestyle="--",
                         label=f"{prefix}validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers: no tick at 2.5
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
