@@ -3,8 +3,9 @@
 #   make course   run every lesson notebook and print the results table
 #   make test     make lint, then nbval (strict) over the lessons, the graders, the graders' own tests and the unit
 #                 tests (the pytest settings are in pyproject.toml; PYTEST_ARGS=... adds options or picks tests)
-#   make lint     ruff over the Python code and the notebooks' code cells (rules in pyproject.toml), and actionlint
-#                 over the GitHub Actions workflows (requirements-lint.txt, installed on first use)
+#   make lint     ruff over the Python code and the notebooks' code cells (rules in pyproject.toml); check-jsonschema
+#                 and zizmor over the GitHub Actions workflows (requirements-lint.txt, installed on first use), and
+#                 actionlint where it installs (requirements-actionlint.txt)
 #   make zh       write the Chinese edition (lessons/zh-CN/NN_name.ipynb) from the English notebooks and the
 #                 translations in lessons/zh-CN/translations/ (coursekit/translations.py)
 #   make lab      open the lessons in JupyterLab (requirements-lab.txt, installed into .venv on first use)
@@ -36,7 +37,7 @@ PRACTICE_DIR ?= build/practice-edition$(if $(filter-out en,$(EDITION)),-$(EDITIO
 BACKEND ?= tensorflow
 BACKENDS := tensorflow jax
 
-# The workflows actionlint checks: the course's own CI and the template of the student edition's.
+# The workflows make lint checks: the course's own CI and the template of the student edition's.
 # -shellcheck= and -pyflakes= keep its verdict the same on every machine, whether or not those tools are installed.
 WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) lessons/coursekit/templates/classroom_grade.yml
 ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
@@ -68,9 +69,12 @@ test: backend lint
 
 lint: setup
 	@$(VENV_PY) -m ruff check .
-	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lint $(if $(REQUIRE_ACTIONLINT),,--optional)
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lint
+	@.venv/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	@.venv/bin/zizmor --offline --quiet --no-progress --config .github/zizmor.yml $(WORKFLOWS)
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra actionlint $(if $(REQUIRE_ACTIONLINT),,--optional)
 	@if [ -x .venv/bin/actionlint ]; then $(ACTIONLINT) $(WORKFLOWS) && echo "actionlint: $(WORKFLOWS) passed"; \
-	else echo "[lint] actionlint is not installed: the workflow files were not checked"; fi
+	else echo "[lint] actionlint is not installed here: the workflows were checked by check-jsonschema and zizmor only"; fi
 
 lab: backend
 	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lab

@@ -16,7 +16,8 @@ Runs with the system Python and the standard library only, before `.venv` exists
 Optional tools have their own pinned file, `requirements-NAME.txt`, installed into `.venv` on first use:
 
     python3 lessons/coursekit/bootstrap.py --extra lab              # JupyterLab, for `make lab`
-    python3 lessons/coursekit/bootstrap.py --extra lint --optional  # actionlint, for `make lint`
+    python3 lessons/coursekit/bootstrap.py --extra lint             # check-jsonschema and zizmor, for `make lint`
+    python3 lessons/coursekit/bootstrap.py --extra actionlint --optional  # actionlint too, where it installs
     python3 lessons/coursekit/bootstrap.py --extra jax              # JAX, for `make test BACKEND=jax` and others
 
 It is installed when it or `requirements.txt` (which constrains it) changed since its last install (a hash is kept
@@ -94,10 +95,14 @@ def extra_hash(name: str) -> str:
     return hashlib.sha256(REQUIREMENTS.read_bytes() + b"\0" + extra_requirements(name).read_bytes()).hexdigest()
 
 
-def run_quiet(cmd: list[str], what: str, fix: str) -> None:
-    """Run a command; on failure show its last lines of output and raise a one-sentence SetupError."""
+def run_quiet(cmd: list[str], what: str, fix: str, log: Path | None = None) -> None:
+    """Run a command; on failure show its last lines of output (or, given ``log``, write all of it there) and raise a
+    one-sentence SetupError."""
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
+        if log is not None:
+            log.write_text(proc.stdout)
+            raise SetupError(f"{what} failed (exit status {proc.returncode}; its output is in {log}): {fix}")
         tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
         if tail:
             print(tail, file=sys.stderr)
@@ -214,12 +219,15 @@ def ensure_extra(name: str, optional: bool = False) -> bool:
             [str(venv_python(VENV)), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(path)],
             f"Installing {path.name}",
             "check the network connection (or delete .venv to start afresh) and run the command again.",
+            # an optional extra that cannot be installed is expected on some machines: one line, no pip traceback
+            log=VENV / f"install-{name}.log" if optional else None,
         )
     except SetupError:
         if not optional:
             raise
         stamp.write_text(f"unavailable {wanted}\n")
-        say(f"installing {path.name} failed: going on without it (delete {stamp.relative_to(ROOT)} to retry)")
+        say(f"installing {path.name} failed (pip's output: {(VENV / f'install-{name}.log').relative_to(ROOT)}): "
+            f"going on without it (delete {stamp.relative_to(ROOT)} to retry)")
         return False
     stamp.write_text(wanted + "\n")
     say(f"{path.name} installed")

@@ -92,7 +92,7 @@ def course(monkeypatch, tmp_path):
     monkeypatch.setattr(bootstrap, "VENV", tmp_path / ".venv")
     monkeypatch.setattr(bootstrap, "REQUIREMENTS", tmp_path / "requirements.txt")
     calls: list[list[str]] = []
-    monkeypatch.setattr(bootstrap, "run_quiet", lambda cmd, what, fix: calls.append(cmd))
+    monkeypatch.setattr(bootstrap, "run_quiet", lambda cmd, what, fix, log=None: calls.append(cmd))
     return tmp_path, calls
 
 
@@ -128,23 +128,26 @@ def test_an_unknown_extra_gives_one_sentence_naming_the_known_ones(course):
 def test_a_failed_install_is_an_error_unless_optional_and_then_not_retried(course, monkeypatch, capsys):
     root, calls = course
 
-    def failing_pip(cmd, what, fix):
+    def failing_pip(cmd, what, fix, log=None):
         calls.append(cmd)
+        logs.append(log)
         raise bootstrap.SetupError(f"{what} failed (exit status 1): {fix}")
 
+    logs: list = []
     monkeypatch.setattr(bootstrap, "run_quiet", failing_pip)
     with pytest.raises(bootstrap.SetupError, match="^Installing requirements-lab.txt failed"):
         bootstrap.ensure_extra("lab")
     assert not (root / ".venv" / ".requirements-lab.sha256").exists()
     assert bootstrap.ensure_extra("lab", optional=True) is False
     assert "going on without it" in capsys.readouterr().out
+    assert logs == [None, root / ".venv" / "install-lab.log"], "an optional extra's pip output goes to a log"
     assert bootstrap.ensure_extra("lab", optional=True) is False
     assert len(calls) == 2, "an optional extra that failed is not tried again while its pins are unchanged"
     assert "delete .venv/.requirements-lab.sha256 to retry" in capsys.readouterr().out
     with pytest.raises(bootstrap.SetupError):  # required again (REQUIRE_ACTIONLINT=1): tried again
         bootstrap.ensure_extra("lab")
     assert len(calls) == 3
-    monkeypatch.setattr(bootstrap, "run_quiet", lambda cmd, what, fix: calls.append(cmd))
+    monkeypatch.setattr(bootstrap, "run_quiet", lambda cmd, what, fix, log=None: calls.append(cmd))
     (root / "requirements-lab.txt").write_text("-c requirements.txt\njupyterlab==4.6.5\n")
     assert bootstrap.ensure_extra("lab", optional=True) is True  # new pins: tried again, and installed
     assert len(calls) == 4
@@ -282,3 +285,18 @@ def test_bubblewrap_installer_choice(monkeypatch):
     assert bootstrap.bubblewrap_install_command()[-1].endswith("apt-get install -y -qq bubblewrap")
     monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 1000)  # not root and no sudo: cannot install
     assert bootstrap.bubblewrap_install_command() is None
+
+
+def test_a_failed_command_shows_its_last_lines_or_writes_them_to_a_log(tmp_path, capsys):
+    """A required install shows pip's last lines; an optional one (log given) writes them to the log and prints none,
+    so that a green run where an optional tool cannot be installed shows no traceback."""
+    failing = [sys.executable, "-c", "import sys; print('Traceback (most recent call last):'); sys.exit(3)"]
+    with pytest.raises(bootstrap.SetupError, match=r"^Trying failed \(exit status 3\): fix it\.$"):
+        bootstrap.run_quiet(failing, "Trying", "fix it.")
+    assert "Traceback" in capsys.readouterr().err
+    log = tmp_path / "install.log"
+    with pytest.raises(bootstrap.SetupError, match=r"its output is in .*install\.log"):
+        bootstrap.run_quiet(failing, "Trying", "fix it.", log=log)
+    captured = capsys.readouterr()
+    assert captured.err == captured.out == ""
+    assert "Traceback" in log.read_text()
