@@ -39,14 +39,15 @@ BACKENDS := tensorflow jax
 
 # The workflows make lint checks: the course's own CI and the template of the student edition's.
 # -shellcheck= and -pyflakes= keep its verdict the same on every machine, whether or not those tools are installed.
-WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) lessons/coursekit/templates/classroom_grade.yml
+WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml) lessons/coursekit/templates/classroom_grade.yml \
+             lessons/coursekit/templates/class_gradebook.yml
 ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
 
 # make test runs the tests side by side, one process per core (pytest-xdist; one process on a 1-core machine), each
 # file in one process, so that a notebook's cells run in order in one kernel. PYTEST_JOBS= runs them in one process.
 PYTEST_JOBS ?= -n auto --dist loadfile
 
-.PHONY: course test lint lab practice setup backend clean student zh grade gradebook benchmark
+.PHONY: course test lint lab practice setup backend clean student zh grade gradebook gradebook-merge benchmark
 
 # The commands that run Keras use the chosen backend (the environment variable wins over coursekit's default).
 course test lab practice grade gradebook student benchmark: export KERAS_BACKEND := $(BACKEND)
@@ -101,10 +102,17 @@ grade: backend
 	@$(VENV_PY) -m gradekit.classroom grade $(SUBMISSION) $(if $(LESSONS),--lessons $(LESSONS)) \
 		$(if $(filter 1,$(REQUIRE_SANDBOX)),--require-sandbox) --report build/grade.json --markdown build/feedback.md
 
+# SHARD=I/N grades the I-th of N slices of the class into build/gradebook-shard-I-of-N (give every shard the same
+# SEED, or COURSE_GRADING_SEED); make gradebook-merge SHARDS="dir..." writes the whole class into build/gradebook.
 gradebook: backend
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make gradebook SUBMISSIONS=folder/with/one/submission/per/student"; exit 2; }
 	@$(VENV_PY) -m gradekit.classroom batch $(SUBMISSIONS) $(if $(LESSONS),--lessons $(LESSONS)) \
-		$(if $(filter 1,$(REQUIRE_SANDBOX)),--require-sandbox) --out build/gradebook
+		$(if $(filter 1,$(REQUIRE_SANDBOX)),--require-sandbox) $(if $(SEED),--seed $(SEED)) \
+		$(if $(SHARD),--shard $(SHARD) --out build/gradebook-shard-$(subst /,-of-,$(SHARD)),--out build/gradebook)
+
+gradebook-merge: setup
+	@test -n "$(SHARDS)" || { echo "usage: make gradebook-merge SHARDS=\"build/gradebook-shard-1-of-3 ...\""; exit 2; }
+	@$(VENV_PY) -m gradekit.classroom merge $(SHARDS) --out build/gradebook
 
 benchmark: backend
 	@$(VENV_PY) tests/benchmarks/bench_grading.py

@@ -1,12 +1,18 @@
 """Classroom grading: grade students' notebooks (or lesson modules), one or a whole class at a time.
 
     python -m gradekit.classroom grade SUBMISSION [--lessons 01 02] [--report grade.json] [--markdown fb.md]
-    python -m gradekit.classroom batch FOLDER --out DIR [--jobs N]
+    python -m gradekit.classroom batch FOLDER --out DIR [--jobs N] [--shard I/N]
+    python -m gradekit.classroom merge SHARD_DIR... --out DIR
 
 SUBMISSION is a folder holding a student's notebooks (``NN_*.ipynb``) or lesson modules (``lessonNN.py``), or one
 notebook. FOLDER holds one such submission per student (a sub-folder or a notebook, named after the student).
 ``batch`` writes ``DIR/gradebook.csv`` (student × exercise points, total), ``DIR/feedback/STUDENT.md``,
-``DIR/reports/STUDENT.json`` and ``DIR/junit.xml``, and shows its progress as it goes.
+``DIR/reports/STUDENT.json`` and ``DIR/junit.xml``, and shows its progress as it goes. A large class is graded in
+shards, on as many machines as there are shards: ``batch --shard I/N`` grades the I-th of N slices of the class (a
+student's slice depends on their name only, so it does not move when others join) into its own folder, with a
+``shard.json`` that says which slice of which class it holds and with which graders; ``merge`` checks that the
+shards are all there, once each, of one class and one version of the graders, and writes the whole class's
+gradebook, JUnit file, feedback and reports, as one ``batch`` would.
 
 How grading stays fair and safe (the README's "Isolation and integrity" says what is guaranteed and how it is
 tested):
@@ -32,8 +38,10 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import hashlib
 import json
 import os
+import secrets
 import select
 import shutil
 import subprocess
@@ -176,6 +184,8 @@ class Judge:
         assert proc.stdin is not None and proc.stdout is not None
         log = work / "judge.log"
         job: dict = {"args": args, "cwd": str(work), "log": str(log)}
+        if options is not None and options.get("seed") is not None:
+            job["entropy"] = int(options["seed"])  # the class's draws (batch --seed); never passed to a worker
         spare = self._spare(options)
         if spare is not None:
             job["spare"] = spare
@@ -410,16 +420,26 @@ def _one_student_twice(entries: list[Path]) -> str:
             "submission per student (each report is named after its entry without the extension) and grade again")
 
 
-def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options: dict) -> list[dict]:
-    """Grade every submission in ``folder``, ``jobs`` at a time, showing progress; write the gradebook. Raises
-    DuplicateStudents, before grading anyone, when two entries are one student's."""
-    entries = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
-    clash = _one_student_twice(entries)
+def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options: dict,
+          shard: tuple[int, int] = (1, 1)) -> list[dict]:
+    """Grade every submission in ``folder`` (or, with ``shard`` (I, N), those of the I-th of N slices of the class),
+    ``jobs`` at a time, showing progress; write the gradebook and ``shard.json``. Every submission is graded with the
+    same random draws, from ``options["seed"]`` (a fresh one if None): the same seed gives the same grades and
+    feedback, in one batch or in shards. Raises DuplicateStudents, before grading anyone, when two entries of the
+    class are one student's."""
+    index, shards = shard
+    options = {**options, "seed": options["seed"] if options.get("seed") is not None else secrets.randbits(64)}
+    if not 1 <= index <= shards:
+        raise ValueError(f"shard {index}/{shards}: I must be between 1 and N")
+    everyone = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
+    clash = _one_student_twice(everyone)
     if clash:
         raise DuplicateStudents(clash)
+    entries = [entry for entry in everyone if shard_of(entry.stem, shards) == index]
     out.mkdir(parents=True, exist_ok=True)
     (out / "feedback").mkdir(exist_ok=True)
     (out / "reports").mkdir(exist_ok=True)
+    (out / SHARD_FILE).unlink(missing_ok=True)  # written last: a shard without it was not graded to the end
     lock = threading.Lock()
     tests = course_tests()  # read once, for every student
     local = threading.local()  # each thread grades with a judge of its own, from one submission to the next
@@ -457,7 +477,9 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
             progress(student, report)
         return report
 
-    print(f"grading {len(entries)} submissions, {max(1, jobs)} at a time", flush=True)
+    part = f"shard {index}/{shards}: " if shards > 1 else ""
+    of_class = f" of the class's {len(everyone)}" if shards > 1 else ""
+    print(f"{part}grading {len(entries)} submissions{of_class}, {max(1, jobs)} at a time", flush=True)
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             reports = list(pool.map(one, entries))
@@ -466,7 +488,114 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
             runner.close()
     gradebook(reports, out / "gradebook.csv")
     (out / "junit.xml").write_text(junit(reports) + "\n")
+    manifest = {"format": 1, "shard": index, "shards": shards, "course_version": course_version(),
+                "class": class_fingerprint(everyone), "lessons": lessons or sorted({t.lesson for t in tests}),
+                "entries": [entry.name for entry in entries], "students": [entry.stem for entry in entries]}
+    (out / SHARD_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return reports
+
+
+# ------------------------------------------------------------------------------------------ shards
+
+SHARD_FILE = "shard.json"
+
+
+def shard_of(student: str, shards: int) -> int:
+    """The slice (1 to ``shards``) a student belongs to: a hash of their name, case ignored, so that a student stays
+    in the same slice when other students are added or removed."""
+    digest = hashlib.sha256(student.casefold().encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards + 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` as (I, N), 1 <= I <= N; a ValueError in one sentence otherwise."""
+    try:
+        index, shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: write it as I/N, for example 2/5 (the second of five)") from None
+    if not 1 <= index <= shards:
+        raise ValueError(f"--shard {text!r}: I must be between 1 and N")
+    return index, shards
+
+
+def course_version() -> str:
+    """A fingerprint of what decides a grade: the graders (``tests/grading``) and the grading engine (gradekit)."""
+    digest = hashlib.sha256()
+    for path in sorted([*GRADING_DIR.glob("*.py"), *Path(__file__).parent.glob("*.py")]):
+        digest.update(f"{path.parent.name}/{path.name}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def class_fingerprint(entries: list[Path]) -> str:
+    """A fingerprint of the whole class: its entries' names (shards of different class folders do not merge)."""
+    return hashlib.sha256("\0".join(sorted(entry.name for entry in entries)).encode("utf-8")).hexdigest()[:16]
+
+
+class MergeError(ValueError):
+    """Shard folders that do not make one whole class graded by one version of the graders."""
+
+
+def _read_shard(folder: Path) -> dict:
+    path = Path(folder) / SHARD_FILE
+    if not path.is_file():
+        raise MergeError(f"{folder} holds no {SHARD_FILE}: it is not a shard folder, or its grading did not finish "
+                         "(grade it again with batch --shard I/N)")
+    manifest = json.loads(path.read_text())
+    for student in manifest["students"]:
+        if not (Path(folder) / "reports" / f"{student}.json").is_file():
+            raise MergeError(f"{folder} lacks the report of {student}: grade the shard again")
+    return manifest
+
+
+def merge(folders: list[Path], out: Path) -> list[dict]:
+    """Check that ``folders`` are every shard of one class, once each, graded by one version of the graders, then
+    write the class's gradebook, JUnit file, feedback and reports into ``out``, as one batch would have."""
+    if not folders:
+        raise MergeError("no shard folders given")
+    manifests = [(Path(folder), _read_shard(Path(folder))) for folder in folders]
+    first_folder, first = manifests[0]
+    for key, what in (("course_version", "versions of the graders"), ("class", "classes (class folders)"),
+                      ("shards", "numbers of shards"), ("lessons", "selections of lessons")):
+        values = {json.dumps(m[key]) for _, m in manifests}
+        if len(values) > 1:
+            found = "; ".join(f"{folder}: {m[key]}" for folder, m in manifests)
+            raise MergeError(f"the shards were graded with different {what} ({found}): grade them all again with "
+                             "the same course and the same command")
+    shards = first["shards"]
+    seen: dict[int, Path] = {}
+    for folder, m in manifests:
+        if m["shard"] in seen:
+            raise MergeError(f"shard {m['shard']}/{shards} is given twice ({seen[m['shard']]} and {folder}): give "
+                             "each shard once")
+        seen[m["shard"]] = folder
+    missing = [f"{i}/{shards}" for i in range(1, shards + 1) if i not in seen]
+    if missing:
+        raise MergeError(f"missing shards: {', '.join(missing)}; grade them (batch --shard I/N) and merge again")
+    owners: dict[str, Path] = {}
+    for folder, m in manifests:
+        for student in m["students"]:
+            if student.casefold() in owners:
+                raise MergeError(f"{student} is in two shards ({owners[student.casefold()]} and {folder})")
+            owners[student.casefold()] = folder
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("reports", "feedback"):
+        (out / sub).mkdir(exist_ok=True)
+    graded = sorted((entry, student, folder) for folder, m in manifests
+                    for entry, student in zip(m["entries"], m["students"]))
+    reports = []
+    for _, student, folder in graded:
+        shutil.copyfile(folder / "reports" / f"{student}.json", out / "reports" / f"{student}.json")
+        shutil.copyfile(folder / "feedback" / f"{student}.md", out / "feedback" / f"{student}.md")
+        reports.append(json.loads((folder / "reports" / f"{student}.json").read_text()))
+    gradebook(reports, out / "gradebook.csv")
+    (out / "junit.xml").write_text(junit(reports) + "\n")
+    return reports
+
+
+def _env_seed() -> int | None:
+    """COURSE_GRADING_SEED as a number, or None: an environment variable keeps the seed out of process listings."""
+    text = os.environ.get("COURSE_GRADING_SEED", "").strip()
+    return int(text) if text.isdigit() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -493,9 +622,27 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--junit", type=Path)
         else:
             p.add_argument("--out", type=Path, required=True)
+            p.add_argument("--shard", default="1/1",
+                           help="I/N: grade only the I-th of N slices of the class (merge the N folders with merge)")
+            p.add_argument("--seed", type=int, default=_env_seed(),
+                           help="the graders' random draws for the whole class (also COURSE_GRADING_SEED): give "
+                                "every shard the same one; default: fresh draws")
+    p = sub.add_parser("merge", help="the gradebook of a class graded in shards (batch --shard I/N)")
+    p.add_argument("shard_dirs", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "merge":
+        try:
+            reports = merge(args.shard_dirs, args.out)
+        except MergeError as error:
+            print(f"not merged: {error}.", file=sys.stderr)
+            return 2
+        print(f"merged {len(args.shard_dirs)} shards, {len(reports)} submissions: gradebook in "
+              f"{args.out / 'gradebook.csv'}")
+        return 0
     options = {"call_timeout": args.call_timeout, "submission_timeout": args.submission_timeout,
-               "memory_mb": args.memory_mb, "scratch_mb": args.scratch_mb, "require_sandbox": args.require_sandbox}
+               "memory_mb": args.memory_mb, "scratch_mb": args.scratch_mb, "require_sandbox": args.require_sandbox,
+               "seed": getattr(args, "seed", None)}
     lessons = [s.zfill(2) for s in args.lessons] if args.lessons else None
     if args.require_sandbox and sandbox.bubblewrap()[0] is None:
         print(f"not graded: {sandbox.refusal(sandbox.bubblewrap()[1])}.", file=sys.stderr)
@@ -511,7 +658,12 @@ def main(argv: list[str] | None = None) -> int:
               + (f"; feedback in {args.markdown}" if args.markdown else ""))
         return 0
     try:
-        reports = batch(args.path, args.out, args.jobs, lessons, options)
+        shard = parse_shard(args.shard)
+    except ValueError as error:
+        print(f"not graded: {error}.", file=sys.stderr)
+        return 2
+    try:
+        reports = batch(args.path, args.out, args.jobs, lessons, options, shard)
     except DuplicateStudents as error:
         print(f"not graded: {error}", file=sys.stderr)
         return 2

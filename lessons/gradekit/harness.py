@@ -906,6 +906,14 @@ def same_variables(a: Iterable[Any], b: Iterable[Any]) -> bool:
 _RUN_ENTROPY = np.random.SeedSequence().entropy
 
 
+def set_run_entropy(entropy: int | None = None) -> None:
+    """Start a grading run's draws: from ``entropy`` (a class's seed, ``batch --seed``: then a batch, its shards and a
+    shard graded again draw the same inputs) or, by default, afresh from the operating system. The judge calls it
+    before each job; the worker never learns it."""
+    global _RUN_ENTROPY
+    _RUN_ENTROPY = np.random.SeedSequence().entropy if entropy is None else int(entropy)
+
+
 def run_rng(*stream: Any) -> np.random.Generator:
     """A generator of this grading run's random numbers: new in every run, the same within a run for the same
     ``stream`` (any hashable labels: ``run_rng("to_functional", 2)``), so that two tests of one exercise, or a check

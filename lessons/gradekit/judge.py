@@ -3,7 +3,9 @@
 Starting Python, pytest and Keras costs a few seconds; a class pays it once per judge rather than once per
 submission. The judge reads one job per line on stdin (JSON: ``{"args": [...], "cwd": ..., "log": ...}``), runs
 pytest in-process with those arguments (the graders in ``tests/grading`` write the report), and answers one line
-on stdout: ``{"exit": N}``. Everything pytest prints goes to the job's log file.
+on stdout: ``{"exit": N}``. A job may carry ``"entropy"``, the class's seed for the graders' random draws
+(:func:`gradekit.harness.set_run_entropy`); without it each job draws afresh. Everything pytest prints goes to
+the job's log file.
 
 The judge never runs submitted code (each submission has its own confined worker, started and stopped by the
 graders' fixture), and nothing of one submission stays for the next: the answers, workers and records live in the
@@ -46,8 +48,11 @@ def main() -> int:
     if os.environ.get("COURSE_JUDGE_SPARE"):  # a judge started ahead of its first job starts that job's worker too
         _spare(json.loads(os.environ["COURSE_JUDGE_SPARE"]))
     gc.freeze()  # what was imported lives as long as the judge: full collections need not walk it again
+    from gradekit import harness
+
     for line in sys.stdin:
         job = json.loads(line)
+        harness.set_run_entropy(job.get("entropy"))  # the class's seed, or fresh draws for this job
         with open(job["log"], "ab") as log:
             sys.stdout.flush()
             sys.stderr.flush()

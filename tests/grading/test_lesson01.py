@@ -407,7 +407,7 @@ def _spec(rng: np.random.Generator, activation: str | None, **kwargs: Any) -> di
 
 
 def _plan() -> dict:
-    rng = np.random.default_rng()  # fresh values every run: an answer must compute them, not recall them
+    rng = run_rng(LAYER, "plan")  # fresh values every run (the class seed's, in a batch): an answer must compute them
     save = _spec(rng, "relu", name=f"simple_{rng.integers(1000, 9999)}")
     save.update({"dense_kernel": rng.normal(size=(save["kwargs"]["units"], 2)).astype("float32"),
                  "dense_bias": rng.normal(size=2).astype("float32")})

@@ -90,7 +90,7 @@ def _spec(rng: np.random.Generator, width: int, units: int, classes: int) -> dic
 
 
 def _plan() -> dict:
-    rng = np.random.default_rng()  # fresh values every run: an answer must compute them, not recall them
+    rng = run_rng(CLASS, "plan")  # fresh values every run (the class seed's, in a batch): an answer must compute them
     config = _spec(rng, *_sizes(rng))
     config["kwargs"]["name"] = f"mine_{rng.integers(1000, 9999)}"
     return {"cases": [_spec(rng, *_sizes(rng)) for _ in range(2)], "symbolic": _spec(rng, *_sizes(rng)),
