@@ -138,10 +138,16 @@ def _notebook_path(shell: Any) -> Path | None:
     return None
 
 
+_TESTS: dict = {}  # the visible tests, read once per kernel while the grader files stay as they are
+
+
 def _course_tests() -> list:
     from gradekit import classroom
 
-    return [t for t in classroom.course_tests() if not t.hidden]
+    stamp = [(p.name, p.stat().st_mtime_ns) for p in sorted(classroom.GRADING_DIR.glob("test_lesson[0-9][0-9].py"))]
+    if _TESTS.get("stamp") != stamp:
+        _TESTS.update(stamp=stamp, tests=[t for t in classroom.course_tests() if not t.hidden])
+    return _TESTS["tests"]
 
 
 def _metadata_language(path: Path) -> str:
