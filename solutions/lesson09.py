@@ -17,13 +17,15 @@ import keras
 def build_finetune_model(base: keras.Model, classes: int) -> keras.Model:
     """Exercise 1: a new classifier around a pretrained base, ready to train its head alone.
 
-    - freeze the base: ``base.trainable = False``, so that none of its weights is trained (and its
-      BatchNormalization layers run in inference mode, with the statistics they learnt);
-    - a new input ``"image"`` of the base's input shape (``base.input_shape[1:]``);
-    - call ``base`` itself (the given model, not a copy) on that input;
-    - a ``Dropout(0.2)`` layer on the base's output, then ``Dense(classes, softmax)`` named ``"label"``.
-
-    The model's only trainable weights are the head's kernel and bias.
+    - a new input named ``"image"`` of the base's input shape (``base.input_shape[1:]``);
+    - call ``base`` itself on it (the given model, not a copy or its layers one by one), so that the model uses
+      the base's own weights;
+    - freeze the base: ``base.trainable = False``. The model's only trainable weights are then the head's kernel
+      and bias, and a ``fit`` leaves every weight of the base as it was, the BatchNormalization layers' moving
+      mean and variance included (passing ``training=False`` when calling the base is allowed, but it does not
+      freeze it: ``fit`` runs the base in training mode whatever its call says);
+    - a ``Dropout(0.2)`` layer on the base's output, then the head: ``Dense(classes, activation="softmax")``
+      named ``"label"``, on the Dropout, the model's one output.
     """
     # BEGIN SOLUTION
     base.trainable = False
@@ -38,12 +40,13 @@ def build_finetune_model(base: keras.Model, classes: int) -> keras.Model:
 def unfreeze_for_finetuning(base: keras.Model) -> keras.Model:
     """Exercise 2: make a frozen base trainable again for fine-tuning, except its BatchNormalization layers.
 
-    - every layer of ``base`` becomes trainable (``base.trainable = True`` does that for all of them), except the
-      BatchNormalization layers, nested ones included (walk ``base.layers``, and the layers of any layer that is
-      itself a model);
-    - every BatchNormalization layer stays frozen (``trainable = False``): it then runs in inference mode even
-      inside ``fit``, with the mean and variance it learnt, which a ``training=False`` on the call does not
-      guarantee in Keras 3;
+    - every layer of ``base`` that has weights and is not a BatchNormalization layer becomes trainable, nested ones
+      included (``base.trainable = True`` does that for all of them);
+    - every BatchNormalization layer stays frozen (``trainable = False``), the ones inside a nested model included
+      (walk ``base.layers``, and the layers of any layer that is itself a ``keras.Model``): a frozen
+      BatchNormalization layer runs in inference mode even inside ``fit``, with the mean and variance it learnt,
+      which calling the base with ``training=False`` does not guarantee in Keras 3. So in a ``fit`` of a model
+      around the base, its moving means and variances stay as they were while its other weights are trained;
     - return ``base`` itself (the given model, changed in place), not a copy.
     """
     # BEGIN SOLUTION
@@ -62,16 +65,15 @@ def unfreeze_for_finetuning(base: keras.Model) -> keras.Model:
 
 
 def grow_head(trained: keras.Model, layer_name: str, classes: int) -> keras.Model:
-    """Exercise 2: a new head grown from an inner layer of a trained functional model.
+    """Exercise 3: a new head grown from an inner layer of a trained functional model.
 
-    - the new model's input is the trained model's own input (``trained.inputs``): both models then share every
-      layer up to ``layer_name``, with the same weights;
+    - the new model's input is the trained model's own input (``trained.inputs``, not a new ``keras.Input``):
+      both models then share every layer up to ``layer_name``, with the same weights; add no layer but the head;
     - freeze the layers the new model reuses (``trainable = False`` on each layer of ``trained`` up to and
-      including ``layer_name``); leave the trained model's later layers out of the new model;
-    - its one output is ``Dense(classes, softmax)`` named ``"new_head"``, applied to the output of
+      including ``layer_name``): the new model's only trainable weights are the new head's kernel and bias;
+    - leave the trained model's later layers out of the new model;
+    - its one output is ``Dense(classes, activation="softmax")`` named ``"new_head"``, applied to the output of
       ``trained.get_layer(layer_name)``.
-
-    The new model's only trainable weights are the new head's kernel and bias.
     """
     # BEGIN SOLUTION
     inner = trained.get_layer(layer_name)
