@@ -376,8 +376,8 @@ def test_a_class_graded_in_three_shards_and_merged_equals_one_batch(graded_class
     shards = [tmp_path / f"shard-{i}" for i in (1, 2, 3)]
     runs = [subprocess.Popen([sys.executable, "-m", "gradekit.classroom", "batch", str(students), "--out",
                               str(folder), "--jobs", "1", "--call-timeout", "30", "--lessons", "01", "--shard",
-                              f"{i}/3", "--seed", CLASS_SEED], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                             env=COURSE_ENV)
+                              f"{i}/3", "--seed", CLASS_SEED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT, env=COURSE_ENV)
             for i, folder in enumerate(shards, start=1)]
     for run in runs:
         stdout, stderr = run.communicate(timeout=1200)
