@@ -20,9 +20,9 @@ variances must stay as they were while the other weights change.
 
 ``grow_head`` is given a trained functional model and the name of an inner layer (a different one in each
 setting): the new model must start from the trained model's own input, reuse its layers (no copies, no new layers
-but the head), freeze the layers it reuses, leave the later layers out and untouched (still trainable, the trained
-model predicting as before), end with a Dense(classes, softmax) named 'new_head' that reads the named layer's
-output, and learn (hidden).
+but the head), freeze the layers it reuses, leave the later layers out, end with a Dense(classes, softmax) named
+'new_head' that reads the named layer's output, and learn (hidden). (What an answer does to the trained model's
+later layers is not graded: the engine brings back only the objects an answer uses.)
 """
 
 from __future__ import annotations
