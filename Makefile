@@ -8,6 +8,8 @@
 #                 actionlint where it installs (requirements-actionlint.txt)
 #   make zh       write the Chinese edition (lessons/zh-CN/NN_name.ipynb) from the English notebooks and the
 #                 translations in lessons/zh-CN/translations/ (coursekit/translations.py)
+#   make site     build the course's website (English and Chinese) into build/site/ from the committed notebooks and
+#                 their stored outputs (requirements-site.txt, installed on first use; coursekit/site/)
 #   make lab      open the lessons in JupyterLab (requirements-lab.txt, installed into .venv on first use)
 #   make practice study on your own: write the practice edition (the student edition plus hints and reference
 #                 answers, coursekit/practice.py) into build/practice-edition (PRACTICE_DIR=... to choose;
@@ -47,7 +49,7 @@ ACTIONLINT := .venv/bin/actionlint -shellcheck= -pyflakes=
 # file in one process, so that a notebook's cells run in order in one kernel. PYTEST_JOBS= runs them in one process.
 PYTEST_JOBS ?= -n auto --dist loadfile
 
-.PHONY: course test lint lab practice setup backend clean student zh grade gradebook gradebook-merge benchmark
+.PHONY: course test lint lab practice setup backend clean student zh grade gradebook gradebook-merge benchmark site
 
 # The commands that run Keras use the chosen backend (the environment variable wins over coursekit's default).
 course test lab practice grade gradebook student benchmark: export KERAS_BACKEND := $(BACKEND)
@@ -64,7 +66,11 @@ backend: setup
 course: backend
 	@$(VENV_PY) -m coursekit.run_course $(LESSONS)
 
+# The browser tests (the site, the class report) need Playwright and Debian's Chromium and CJK font (the browser
+# extra), and the site's generator (the site extra): both are installed on first use.
 test: backend lint
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra browser
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra site
 	@echo "[test] Keras backend: $(BACKEND)"
 	@$(VENV_PY) -m pytest $(PYTEST_JOBS) $(PYTEST_ARGS)
 
@@ -72,10 +78,14 @@ lint: setup
 	@$(VENV_PY) -m ruff check .
 	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lint
 	@.venv/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
-	@.venv/bin/zizmor --offline --quiet --no-progress --config .github/zizmor.yml $(WORKFLOWS)
+	@.venv/bin/zizmor --offline --quiet --no-progress --color never --config .github/zizmor.yml $(WORKFLOWS)
 	@$(PYTHON) lessons/coursekit/bootstrap.py --extra actionlint $(if $(REQUIRE_ACTIONLINT),,--optional)
 	@if [ -x .venv/bin/actionlint ]; then $(ACTIONLINT) $(WORKFLOWS) && echo "actionlint: $(WORKFLOWS) passed"; \
 	else echo "[lint] actionlint is not installed here: the workflows were checked by check-jsonschema and zizmor only"; fi
+
+site: setup
+	@$(PYTHON) lessons/coursekit/bootstrap.py --extra site
+	@$(VENV_PY) -m coursekit.site build/site
 
 lab: backend
 	@$(PYTHON) lessons/coursekit/bootstrap.py --extra lab

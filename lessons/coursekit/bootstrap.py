@@ -19,6 +19,11 @@ Optional tools have their own pinned file, `requirements-NAME.txt`, installed in
     python3 lessons/coursekit/bootstrap.py --extra lint             # check-jsonschema and zizmor, for `make lint`
     python3 lessons/coursekit/bootstrap.py --extra actionlint --optional  # actionlint too, where it installs
     python3 lessons/coursekit/bootstrap.py --extra jax              # JAX, for `make test BACKEND=jax` and others
+    python3 lessons/coursekit/bootstrap.py --extra browser          # Playwright, for the browser tests of make test
+    python3 lessons/coursekit/bootstrap.py --extra site             # the site generator, for `make site`
+
+The browser extra also needs two Debian packages that pip cannot install, Chromium and a CJK font
+(`chromium fonts-noto-cjk`): like Graphviz, they are installed with apt-get where that is possible.
 
 It is installed when it or `requirements.txt` (which constrains it) changed since its last install (a hash is kept
 in `.venv/.requirements-NAME.sha256`). With `--optional` a failed install is not an error: it is reported in one
@@ -55,6 +60,12 @@ GRAPHVIZ_FIX = (
 BUBBLEWRAP_FIX = (
     "bubblewrap, the grading sandbox, is missing: install it with 'sudo apt-get install bubblewrap' (Debian/Ubuntu) "
     "or 'sudo dnf install bubblewrap' (Fedora), then run the command again."
+)
+
+
+BROWSER_FIX = (
+    "the browser tests need Chromium and a CJK font: install them with "
+    "'sudo apt-get install chromium fonts-noto-cjk' (Debian/Ubuntu), then run the command again."
 )
 
 
@@ -200,6 +211,8 @@ def ensure_extra(name: str, optional: bool = False) -> bool:
     The lab extra also gets the course's JupyterLab settings (:func:`lab_overrides`)."""
     if name == "lab" and VENV.is_dir():
         lab_overrides()
+    if name == "browser":
+        ensure_browser()
     path = extra_requirements(name)
     if not path.is_file():
         known = sorted(p.name.removeprefix("requirements-").removesuffix(".txt")
@@ -284,6 +297,29 @@ def ensure_graphviz() -> None:
     run_quiet(cmd, "Installing Graphviz", GRAPHVIZ_FIX)
     if not shutil.which("dot"):
         raise SetupError(GRAPHVIZ_FIX)
+
+
+def browser_missing() -> list[str]:
+    """The Debian packages of the browser tests that are missing here: Chromium and a CJK font."""
+    missing = [] if shutil.which("chromium") else ["chromium"]
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True) if shutil.which("fc-list") else None
+    if fonts is None or not fonts.stdout.strip():
+        missing.append("fonts-noto-cjk")
+    return missing
+
+
+def ensure_browser() -> None:
+    """Chromium and a CJK font for the browser tests (the browser extra), installed with apt-get where it can be."""
+    missing = browser_missing()
+    if not missing:
+        return
+    cmd = apt_install_command(" ".join(missing))
+    if cmd is None:
+        raise SetupError(BROWSER_FIX)
+    say(f"installing {' and '.join(missing)} (the browser tests open the site and the class report in Chromium)")
+    run_quiet(cmd, f"Installing {' '.join(missing)}", BROWSER_FIX)
+    if browser_missing():
+        raise SetupError(BROWSER_FIX)
 
 
 def bubblewrap_install_command() -> list[str] | None:

@@ -300,3 +300,28 @@ def test_a_failed_command_shows_its_last_lines_or_writes_them_to_a_log(tmp_path,
     captured = capsys.readouterr()
     assert captured.err == captured.out == ""
     assert "Traceback" in log.read_text()
+
+
+def test_the_browser_extra_installs_chromium_and_a_cjk_font_when_missing(monkeypatch, tmp_path):
+    marker = tmp_path / "installed"
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: str(marker) if marker.exists() else None)
+    commands = []
+
+    def install(packages):
+        commands.append(packages)
+        return [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]
+
+    monkeypatch.setattr(bootstrap, "apt_install_command", install)
+    monkeypatch.setattr(bootstrap, "browser_missing",
+                        lambda: [] if marker.exists() else ["chromium", "fonts-noto-cjk"])
+    bootstrap.ensure_browser()
+    assert commands == ["chromium fonts-noto-cjk"]
+    bootstrap.ensure_browser()  # there now: nothing is installed again
+    assert commands == ["chromium fonts-noto-cjk"]
+
+
+def test_no_way_to_install_the_browser_is_one_sentence(monkeypatch):
+    monkeypatch.setattr(bootstrap, "browser_missing", lambda: ["fonts-noto-cjk"])
+    monkeypatch.setattr(bootstrap, "apt_install_command", lambda packages: None)
+    with pytest.raises(bootstrap.SetupError, match=r"sudo apt-get install chromium fonts-noto-cjk"):
+        bootstrap.ensure_browser()
