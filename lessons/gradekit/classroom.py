@@ -7,12 +7,14 @@
 SUBMISSION is a folder holding a student's notebooks (``NN_*.ipynb``) or lesson modules (``lessonNN.py``), or one
 notebook. FOLDER holds one such submission per student (a sub-folder or a notebook, named after the student).
 ``batch`` writes ``DIR/gradebook.csv`` (student × exercise points, total), ``DIR/feedback/STUDENT.md``,
-``DIR/reports/STUDENT.json`` and ``DIR/junit.xml``, and shows its progress as it goes. A large class is graded in
-shards, on as many machines as there are shards: ``batch --shard I/N`` grades the I-th of N slices of the class (a
-student's slice depends on their name only, so it does not move when others join) into its own folder, with a
-``shard.json`` that says which slice of which class it holds and with which graders; ``merge`` checks that the
-shards are all there, once each, of one class and one version of the graders, and writes the whole class's
-gradebook, JUnit file, feedback and reports, as one ``batch`` would.
+``DIR/reports/STUDENT.json``, ``DIR/junit.xml`` and, by :mod:`gradekit.class_report`, the teacher's page
+``DIR/report.html`` and the exports ``DIR/canvas.csv`` and ``DIR/gradescope/STUDENT/results.json``, and shows its
+progress as it goes. A large class is graded in shards, on as many machines as there are shards: ``batch --shard
+I/N`` grades the I-th of N slices of the class (a student's slice depends on their name only, so it does not move
+when others join) into its own folder, with a ``shard.json`` that says which slice of which class it holds and with
+which graders; ``merge`` checks that the shards are all there, once each, of one class and one version of the
+graders, and writes the whole class's gradebook, JUnit file, feedback, reports, page and exports, as one ``batch``
+would.
 
 How grading stays fair and safe (the README's "Isolation and integrity" says what is guaranteed and how it is
 tested):
@@ -55,7 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradekit import intake, sandbox
+from gradekit import class_report, intake, sandbox
 from gradekit.worker import kill_group, spawn, spawned
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -488,6 +490,7 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
             runner.close()
     gradebook(reports, out / "gradebook.csv")
     (out / "junit.xml").write_text(junit(reports) + "\n")
+    class_report.write(reports, out, course_version())
     manifest = {"format": 1, "shard": index, "shards": shards, "course_version": course_version(),
                 "class": class_fingerprint(everyone), "lessons": lessons or sorted({t.lesson for t in tests}),
                 "entries": [entry.name for entry in entries], "students": [entry.stem for entry in entries]}
@@ -589,6 +592,7 @@ def merge(folders: list[Path], out: Path) -> list[dict]:
         reports.append(json.loads((folder / "reports" / f"{student}.json").read_text()))
     gradebook(reports, out / "gradebook.csv")
     (out / "junit.xml").write_text(junit(reports) + "\n")
+    class_report.write(reports, out, course_version())
     return reports
 
 

@@ -398,6 +398,11 @@ def test_a_class_graded_in_three_shards_and_merged_equals_one_batch(graded_class
             feedback = f"feedback/{student}.md"
             assert (out / feedback).read_text() == (batch_out / feedback).read_text()
         assert _junit_without_times(out / "junit.xml") == _junit_without_times(batch_out / "junit.xml")
+        # the teacher's page and exports (gradekit.class_report), byte for byte
+        exports = ["report.html", "canvas.csv", *(f"gradescope/{s}/results.json" for s in ("ada", "bob", "cyd", "dee"))]
+        assert sorted(str(p.relative_to(out)) for p in (out / "gradescope").rglob("*") if p.is_file()) == exports[2:]
+        for name in exports:
+            assert (out / name).read_bytes() == (batch_out / name).read_bytes(), name
 
     same_as_the_batch(merged(tmp_path / "merged"))
     # a shard that failed (its folder left without shard.json) is graded again; the others are not touched
