@@ -81,7 +81,9 @@ def gradients(loss_fn: Callable[[], Any], variables: Sequence[Any]) -> list[Any]
     else:
         raise NotImplementedError(f"coursekit.gradients supports the {' and '.join(BACKENDS)} backends, "
                                   f"not {backend}")
-    return [np.zeros(v.shape, dtype=v.dtype) if g is None else np.asarray(keras.ops.convert_to_numpy(g))
+    from gradekit.evidence import to_numpy
+
+    return [np.zeros(v.shape, dtype=v.dtype) if g is None else to_numpy(g)
             for v, g in zip(variables, grads)]
 
 

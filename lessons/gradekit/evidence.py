@@ -26,6 +26,23 @@ from typing import Any
 
 import numpy as np
 
+
+def to_numpy(x: Any) -> np.ndarray:
+    """``keras.ops.convert_to_numpy(x)`` without the NumPy 2 deprecation notice Keras gives converting a TensorFlow
+    tensor, or a Keras variable on JAX (``np.array`` on an object whose ``__array__`` takes no ``copy``)."""
+    import keras
+
+    value = x.value if isinstance(x, keras.Variable) else x
+    if keras.backend.backend() == "tensorflow" and hasattr(value, "numpy"):
+        return np.asarray(value.numpy())
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def weight_arrays(obj: Any) -> list[np.ndarray]:
+    """``obj.get_weights()`` (copies of its weights, in order), without that notice on either backend."""
+    return [np.array(to_numpy(w)) for w in obj.weights]
+
+
 # Limits on what the judge accepts from a worker.
 MAX_DOCUMENT_BYTES = 16 * 2**20
 MAX_ARRAY_ELEMENTS = 160 * 2**20  # all arrays of one answer together (640 MB of float32)
@@ -113,7 +130,7 @@ class Packer:
         if isinstance(v, keras.KerasTensor):
             return {"tensor": self.tensor(v)}
         if isinstance(v, keras.Variable):
-            return {"array": self._array(np.asarray(keras.ops.convert_to_numpy(v)))}
+            return {"array": self._array(to_numpy(v))}
         if isinstance(v, (list, tuple)):
             return {"list" if isinstance(v, list) else "tuple": [self.value(x, depth + 1) for x in v]}
         if isinstance(v, slice):  # x[:, 0] in a graph
@@ -126,7 +143,7 @@ class Packer:
             return {"dict": [[k, self.value(x, depth + 1)] for k, x in v.items()]}
         if hasattr(v, "shape") and hasattr(v, "dtype") and type(v).__module__.split(".")[0] in (
                 "tensorflow", "jax", "jaxlib", "torch", "keras"):
-            return {"array": self._array(np.asarray(keras.ops.convert_to_numpy(v)))}
+            return {"array": self._array(to_numpy(v))}
         if isinstance(v, (keras.layers.Layer, keras.optimizers.Optimizer)) or _is_operation(v):
             return {"object": self.object(v)}
         if isinstance(v, (keras.losses.Loss, keras.metrics.Metric)):
@@ -248,7 +265,7 @@ class Packer:
             config["config"].pop("layer", None)
             return {"wrapper": config, "inner": self.object(obj.layer)}
         config = _serialization().serialize_keras_object(obj)
-        weights = [self._array(np.asarray(w)) for w in obj.get_weights()] if hasattr(obj, "get_weights") else []
+        weights = [self._array(w) for w in weight_arrays(obj)] if hasattr(obj, "get_weights") else []
         return {"layer": config, "weights": weights, "trainable": bool(getattr(obj, "trainable", True))}
 
     def _state(self, obj: Any, received: list[np.ndarray] | None = None) -> dict:
@@ -261,7 +278,7 @@ class Packer:
                 flags += [bool(layer.trainable) for layer in obj._flatten_layers(include_self=False)]
             state["trainable"] = flags
         if hasattr(obj, "get_weights"):
-            current = obj.get_weights()
+            current = weight_arrays(obj)
             same = received is not None and len(received) == len(current) and all(
                 a.shape == b.shape and np.array_equal(a, b) for a, b in zip(received, current))
             if not same:

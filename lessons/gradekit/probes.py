@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from gradekit.evidence import to_numpy
+
 
 def _plain(value: Any, depth: int = 0) -> Any:
     """A config value as plain data (anything else becomes its repr, so the judge can quote it)."""
@@ -138,7 +140,7 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
 
             def compute() -> np.ndarray:
                 _assign_by_shape(layer, case)
-                return np.asarray(keras.ops.convert_to_numpy(layer(case["x"])), dtype="float64")
+                return np.asarray(to_numpy(layer(case["x"])), dtype="float64")
 
             if _step(record, "outputs", timeout, compute, filename) is not None:
                 def functional() -> np.ndarray:
@@ -177,9 +179,7 @@ def probe_layer_class(cls: Any, filename: str, timeout: float, plan: dict) -> di
 
 
 def _numpy(value: Any) -> np.ndarray:
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
+    return np.asarray(to_numpy(value), dtype="float64")
 
 
 def probe_model_class(cls: Any, filename: str, timeout: float, plan: dict) -> dict:

@@ -275,7 +275,7 @@ class Engine:
         if not callable(target):
             return failure("not_callable", type(target).__name__), []
         given = evidence.given_objects(args, kwargs)
-        received = {k: obj.get_weights() for k, obj in enumerate(given) if hasattr(obj, "get_weights")}
+        received = {k: evidence.weight_arrays(obj) for k, obj in enumerate(given) if hasattr(obj, "get_weights")}
         # the same submission always builds the same initial weights, so a grader's training check gives it the
         # same verdict on every run, whatever was called before
         import keras

@@ -8,7 +8,7 @@ import functools
 import keras
 import numpy as np
 
-from gradekit.harness import close, fresh_session
+from gradekit.harness import close, fresh_session, weight_arrays
 from grader_tests.graderkit import Wrong, check_wrong, self_tests
 from grading import test_lesson01 as grader
 
@@ -110,7 +110,7 @@ def to_functional_new_layers(model):
 
 def to_functional_copied_weights(model):
     clone = to_functional_new_layers(model)
-    clone.set_weights(model.get_weights())
+    clone.set_weights(weight_arrays(model))
     return clone
 
 
@@ -209,7 +209,7 @@ def to_functional_fitted_to_old_rows(model):
     fitted = keras.Model(inp, head(features(inp)))
     rng = np.random.default_rng(0)
     features.set_weights([rng.normal(0, 0.3, (x.shape[1], 64)).astype("float32"), np.zeros(64, "float32")])
-    hidden = np.tanh(x.astype("float64") @ features.get_weights()[0].astype("float64"))
+    hidden = np.tanh(x.astype("float64") @ weight_arrays(features)[0].astype("float64"))
     solution = np.linalg.lstsq(np.hstack([hidden, np.ones((len(x), 1))]), want, rcond=None)[0]
     head.set_weights([solution[:-1].astype("float32"), solution[-1].astype("float32")])
     return fitted

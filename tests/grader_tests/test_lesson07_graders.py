@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import pytest
 
+from gradekit.harness import weight_arrays
 from grader_tests.graderkit import Wrong, assert_every_check_can_fail, check_right, check_wrong, params
 from grading import test_lesson07 as grader
 
@@ -123,12 +124,12 @@ def vqa(vision_copy=False, copy_weights=False, question_copy=False, use_question
         if freeze_embedding:
             question_encoder.get_layer("question_embedding").trainable = False
         if reinitialise_vision:  # "a fresh start": the weights of a freshly initialised copy
-            vision_model.set_weights(keras.models.clone_model(vision_model).get_weights())
+            vision_model.set_weights(weight_arrays(keras.models.clone_model(vision_model)))
         image = keras.Input(vision_model.input_shape[1:], name=image_name)
         question = keras.Input(question_encoder.input_shape[1:], dtype=question_dtype, name="question")
         vision = keras.models.clone_model(vision_model) if vision_copy else vision_model
         if vision_copy and copy_weights:
-            vision.set_weights(vision_model.get_weights())
+            vision.set_weights(weight_arrays(vision_model))
         encoder = keras.models.clone_model(question_encoder) if question_copy else question_encoder
         image_vector = vision(image)
         if not use_question:

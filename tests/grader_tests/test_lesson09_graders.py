@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 
+from gradekit.harness import weight_arrays
 from grader_tests.graderkit import Wrong, self_tests
 from grading import test_lesson09 as grader
 
@@ -25,7 +26,7 @@ def finetune(freeze=True, training=None, copy=False, layers_one_by_one=False, dr
         used = base
         if copy:  # a copy with the base's weights
             used = keras.models.clone_model(base)
-            used.set_weights(base.get_weights())
+            used.set_weights(weight_arrays(base))
         if freeze:
             used.trainable = False
         if freeze_conv_only:
@@ -95,7 +96,7 @@ def unfreeze(unfreeze_base=True, freeze_norms=True, nested=True, copy=False, ref
         model = base
         if copy:  # a copy with the base's weights, unfrozen as it should be
             model = keras.models.clone_model(base)
-            model.set_weights(base.get_weights())
+            model.set_weights(weight_arrays(base))
             return unfreeze_layer_by_layer(model)
         if unfreeze_base:
             model.trainable = True
@@ -162,7 +163,7 @@ def grow(freeze="up_to", new_input=False, copy=False, source="named", activation
         model = trained
         if copy:
             model = keras.models.clone_model(trained)
-            model.set_weights(trained.get_weights())
+            model.set_weights(weight_arrays(trained))
         names = [layer.name for layer in model.layers]
         k = names.index(layer_name)
         if freeze == "up_to":

@@ -27,6 +27,7 @@ from gradekit.harness import (
     run_rng,
     same_variables,
     shape_str,
+    weight_arrays,
 )
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -160,7 +161,7 @@ def _drawn_weights(model: keras.Model, *stream: object) -> keras.Model:
     """Give the grader's model weights drawn for this grading run (as if trained): nothing a check compares is
     known before the run."""
     rng = run_rng("weights", model.name, *stream)
-    model.set_weights([rng.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
+    model.set_weights([rng.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in weight_arrays(model)])
     return model
 
 

@@ -30,6 +30,7 @@ from gradekit.harness import (
     fresh_session,
     graded,
     run_rng,
+    to_numpy,
 )
 
 QA = "build_qa_model"
@@ -228,7 +229,7 @@ def test_qa_masks_padding(submission):
     def answer(extra_text: int, extra_question: int) -> np.ndarray:
         inputs = {"text": np.pad(text, ((0, 0), (0, extra_text))),
                   "question": np.pad(question, ((0, 0), (0, extra_question)))}
-        return keras.ops.convert_to_numpy(submission.run(f"calling the model from {QA}", model, inputs))
+        return to_numpy(submission.run(f"calling the model from {QA}", model, inputs))
 
     plain = answer(0, 0)
     for extra, which in (((5, 0), "text"), ((0, 4), "question")):

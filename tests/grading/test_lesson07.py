@@ -28,6 +28,7 @@ from gradekit.harness import (
     run_rng,
     same_variables,
     shape_str,
+    weight_arrays,
 )
 
 EXERCISE = "build_video_qa"
@@ -106,7 +107,7 @@ def _upstream(node) -> set[int]:
 
 
 def _weights_now(model: keras.Model) -> list[np.ndarray]:
-    return [np.array(w.numpy()) for w in model.weights]
+    return weight_arrays(model)
 
 
 def _expect_concatenation(model: keras.Model, first: list, question_encoder: keras.Model, exercise: str,
@@ -183,7 +184,7 @@ def _build_vqa(submission: Submission, setting: tuple = VQA_SETTINGS[0]):
     # would otherwise come back with the very numbers the given models were built with.
     rng = run_rng(VQA, "weights", image_shape)  # new every grading run
     for given in (vision, question_encoder):
-        given.set_weights([rng.normal(0.0, 0.2, w.shape).astype(w.dtype) for w in given.get_weights()])
+        given.set_weights([rng.normal(0.0, 0.2, w.shape).astype(w.dtype) for w in given.weights])
     handed_in = {"vision model": _weights_now(vision), "question encoder": _weights_now(question_encoder)}
     model = submission.model(VQA, vision, question_encoder, answers)
     return model, vision, question_encoder, handed_in
@@ -249,8 +250,8 @@ def test_vqa_given_models_keep_their_weights(submission):
     re-initialises, sets nor trains them."""
     _, vision, question_encoder, handed_in = _build_vqa(submission)
     for label, given in (("vision model", vision), ("question encoder", question_encoder)):
-        changed = [w for w, before in zip(given.weights, handed_in[label])
-                   if not np.array_equal(np.array(w.numpy()), before)]
+        changed = [w for w, now, before in zip(given.weights, weight_arrays(given), handed_in[label])
+                   if not np.array_equal(now, before)]
         if changed:
             raise GradeFailure(f"{VQA}: building the VQA model changed {len(changed)} of the given {label}'s "
                                f"{len(given.weights)} weights (for example '{changed[0].path}'): the given models "

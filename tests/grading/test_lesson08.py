@@ -33,6 +33,7 @@ from gradekit.harness import (
     random_batch,
     run_rng,
     shape_str,
+    weight_arrays,
 )
 
 L = keras.layers
@@ -351,13 +352,13 @@ def given_members(width: int, classes: int, count: int) -> list[keras.Model]:
     members = [first, second, third][:count]
     rng = run_rng(EXERCISE, "members", width)  # trained-like weights, new every grading run
     for member in members:  # biases too: members that differ in every way
-        member.set_weights([rng.normal(scale=0.7, size=w.shape).astype("float32") for w in member.get_weights()])
+        member.set_weights([rng.normal(scale=0.7, size=w.shape).astype("float32") for w in weight_arrays(member)])
     return members
 
 
 def _state(member: keras.Model) -> tuple[list[np.ndarray], list[bool]]:
     flags = [bool(member.trainable)] + [bool(layer.trainable) for layer in member._flatten_layers(include_self=False)]
-    return [np.array(w) for w in member.get_weights()], flags
+    return [np.array(w) for w in weight_arrays(member)], flags
 
 
 def _build(submission: Submission, setting: tuple = SETTINGS[0], **kwargs: Any):

@@ -47,6 +47,7 @@ from gradekit.harness import (
     producer,
     run_rng,
     same_variables,
+    to_numpy,
 )
 
 FINETUNE = "build_finetune_model"
@@ -69,7 +70,7 @@ FINETUNE_FIT, GROW_FIT = (0.03, 40), (0.1, 40)
 
 
 def _numpy(variable: Any) -> np.ndarray:
-    return np.array(keras.ops.convert_to_numpy(variable))
+    return np.array(to_numpy(variable))
 
 
 def _draw_weights(model: keras.Model, *stream: Any) -> keras.Model:
@@ -307,7 +308,7 @@ def _run_finetune_fit(submission: Submission) -> dict:
     fresh_session()
     base = given_base(setting)
     x = run_rng(FINETUNE, "fit").random((96, *shape)).astype("float32")
-    y = _labels(keras.ops.convert_to_numpy(base(x, training=False)), classes, FINETUNE)  # the grader's own base
+    y = _labels(to_numpy(base(x, training=False)), classes, FINETUNE)  # the grader's own base
     model = submission.model(FINETUNE, base, classes)
     before = _weights_of(base)
     start, end = _learns(submission, model, x, y, classes, f"training the model of {FINETUNE}", *FINETUNE_FIT)
@@ -603,7 +604,7 @@ def test_grow_head_learns(submission):
     trained = given_trained(setting)
     x = _grow_x(setting, 96)
     layer = trained.get_layer(setting[-1])
-    features = keras.ops.convert_to_numpy(keras.Model(trained.input, layer.output)(x, training=False))
+    features = to_numpy(keras.Model(trained.input, layer.output)(x, training=False))
     y = _labels(features, setting[-2], GROW)
     model = submission.model(GROW, trained, setting[-1], setting[-2])
     start, end = _learns(submission, model, x, y, setting[-2], f"training the model of {GROW}", *GROW_FIT)

@@ -35,6 +35,7 @@ from gradekit.harness import (
     graded,
     producer,
     run_rng,
+    to_numpy,
 )
 
 BUILD = "build_car_model"
@@ -226,8 +227,8 @@ def test_car_normalizes_the_numbers(submission):
                 kind = type(reader).__name__ if reader is not None else "several layers or none"
                 raise GradeFailure(f"{BUILD}: the '{name}' input should go straight into a Normalization layer of "
                                    f"its own; it goes into {kind}.")
-            mean = np.ravel(keras.ops.convert_to_numpy(reader.mean))
-            variance = np.ravel(keras.ops.convert_to_numpy(reader.variance))
+            mean = np.ravel(to_numpy(reader.mean))
+            variance = np.ravel(to_numpy(reader.variance))
             want = (float(x[name].mean()), float(x[name].var()))
             if not (np.allclose(mean, want[0], rtol=1e-3) and np.allclose(variance, want[1], rtol=1e-3)):
                 raise GradeFailure(f"{BUILD}: the Normalization of '{name}' should hold the mean and variance of "
