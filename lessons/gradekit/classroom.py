@@ -391,15 +391,13 @@ def junit(reports: list[dict]) -> str:
 def gradebook(reports: list[dict], path: Path) -> None:
     """student × exercise points, total, possible; then what confined the grading (``sandbox``) and the reasons the
     teacher must look at a submission (``flags``, "; "-joined)."""
-    exercises = list(dict.fromkeys(f"{r['lesson']}:{r['exercise']}" for rep in reports for r in rep["tests"]))
+    exercises = class_report.exercises(reports)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student"] + exercises + ["total", "possible", "sandbox", "flags"])
         for rep in sorted(reports, key=lambda r: r["student"]):
-            points = dict.fromkeys(exercises, 0.0)
-            for r in rep["tests"]:
-                points[f"{r['lesson']}:{r['exercise']}"] += r["earned"]
-            writer.writerow([rep["student"]] + [f"{points[e]:g}" for e in exercises]
+            points = class_report.exercise_points(rep)
+            writer.writerow([rep["student"]] + [f"{points.get(e, (0.0, 0.0))[0]:g}" for e in exercises]
                             + [f"{rep['earned']:g}", f"{rep['possible']:g}", rep.get("sandbox", ""),
                                "; ".join(str(flag) for flag in rep.get("flags", []))])
 
@@ -490,8 +488,9 @@ def batch(folder: Path, out: Path, jobs: int, lessons: list[str] | None, options
             runner.close()
     gradebook(reports, out / "gradebook.csv")
     (out / "junit.xml").write_text(junit(reports) + "\n")
-    class_report.write(reports, out, course_version())
-    manifest = {"format": 1, "shard": index, "shards": shards, "course_version": course_version(),
+    version = course_version()
+    class_report.write(reports, out, version)
+    manifest = {"format": 1, "shard": index, "shards": shards, "course_version": version,
                 "class": class_fingerprint(everyone), "lessons": lessons or sorted({t.lesson for t in tests}),
                 "entries": [entry.name for entry in entries], "students": [entry.stem for entry in entries]}
     (out / SHARD_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -592,7 +591,7 @@ def merge(folders: list[Path], out: Path) -> list[dict]:
         reports.append(json.loads((folder / "reports" / f"{student}.json").read_text()))
     gradebook(reports, out / "gradebook.csv")
     (out / "junit.xml").write_text(junit(reports) + "\n")
-    class_report.write(reports, out, course_version())
+    class_report.write(reports, out, str(first["course_version"]))  # the graders' version, one for every shard
     return reports
 
 
