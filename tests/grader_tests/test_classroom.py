@@ -205,11 +205,16 @@ def test_a_judge_grades_one_submission_after_another_and_is_replaced_when_it_fai
 def test_a_judge_that_retires_after_a_job_is_replaced_for_the_next(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_JUDGE_RESTART_MB", "0")  # every job leaves the judge "too large"
     judge = classroom.Judge()
+    pids = []
     try:
-        for name in "abc":
-            assert judge.run(_job(tmp_path / name, "    assert True"), tmp_path / name, 120) == (0, ""), name
+        for name in "ab":  # each job writes the process id of the judge that ran it
+            job = _job(tmp_path / name, '    open("pid", "w").write(str(os.getpid()))')
+            assert judge.run(job, tmp_path / name, 120) == (0, ""), name
+            assert judge.proc is None, "the judge that retired is closed"
+            pids.append((tmp_path / name / "pid").read_text())
     finally:
         judge.close()
+    assert pids[0] != pids[1], "a new judge took the next job"
 
 
 # ------------------------------------------------------------------------------------------- what a submission hands in

@@ -1,6 +1,8 @@
-"""Grading with pytest end to end: `pytest tests/grading --submission DIR --grade-report FILE` in a subprocess
-(the judge), with the submission's code in a worker process, on broken submissions. Each problem costs only the
-affected tests, with a readable reason, and the JSON report holds every test with its feedback."""
+"""Grading with pytest end to end: `pytest tests/grading --submission DIR --grade-report FILE`, with the submission's
+code in a worker process, on broken submissions. Each problem costs only the affected tests, with a readable reason,
+and the JSON report holds every test with its feedback. The first test runs that command line in a process of its
+own; the others run the same pytest arguments in one judge process (gradekit.judge, as classroom grading does), one
+submission after another, so that Keras is imported once for them rather than once per submission."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gradekit import classroom
 from gradekit.classroom import course_tests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,20 +24,38 @@ LESSON01 = [t for t in course_tests() if t.lesson == "lesson01"]
 POINTS = sum(t.points for t in LESSON01)
 
 
-def grade(tmp_path: Path, lesson01: str | None, timeout: float = 5) -> dict:
+@pytest.fixture(scope="module")
+def judge() -> Iterator[classroom.Judge]:
+    runner = classroom.Judge()
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+def grade(tmp_path: Path, lesson01: str | None, timeout: float = 5, judge: classroom.Judge | None = None) -> dict:
+    """The report of pytest over lesson 01's graders for a submission of ``lesson01`` (None: no lesson01.py), run
+    as a command line, or in ``judge``; with what pytest printed, as ``stdout``."""
     submission = tmp_path / "submission"
     submission.mkdir()
     if lesson01 is not None:
         (submission / "lesson01.py").write_text(lesson01)
     report = tmp_path / "report.json"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests/grading/test_lesson01.py"), "-q", "-p", "no:cacheprovider",
-         f"--submission={submission}", f"--grade-report={report}", f"--call-timeout={timeout}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    args = [str(ROOT / "tests/grading/test_lesson01.py"), "-q", "-p", "no:cacheprovider", f"--submission={submission}",
+            f"--grade-report={report}", f"--call-timeout={timeout}"]
+    if judge is None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")]))
+        proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=600)
+        stdout = proc.stdout + proc.stderr
+    else:  # as classroom.judge runs the graders: no addopts, the course's rootdir, the workers' folders in tmp_path
+        _, problem = judge.run([*args, "-o", "addopts=", f"--rootdir={ROOT}", f"--scratch-root={tmp_path}"],
+                               tmp_path, 600)
+        log = tmp_path / "judge.log"
+        stdout = problem + (log.read_text(errors="replace") if log.exists() else "")
+    assert report.exists(), stdout[-6000:]
     data = json.loads(report.read_text())
-    data["stdout"] = proc.stdout
+    data["stdout"] = stdout
     return data
 
 
@@ -52,7 +74,7 @@ def test_full_marks_for_the_solutions_and_a_well_formed_report(tmp_path):
     assert "lesson01" in report["stdout"] and f"{POINTS:g} / {POINTS:g}" in report["stdout"]
 
 
-def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
+def test_each_broken_exercise_costs_only_its_own_points(tmp_path, judge):
     broken = SOLUTION.replace(
         "def build_functional_mlp() -> keras.Model:",
         "def build_functional_mlp() -> keras.Model:\n    raise NotImplementedError"
@@ -63,7 +85,7 @@ def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
         "def feature_extractor(model: keras.Model, layer_name: str) -> keras.Model:",
         "def feature_extractor(model: keras.Model, layer_name: str) -> keras.Model:\n    while True:\n        pass"
     )
-    report = grade(tmp_path, broken, timeout=3)
+    report = grade(tmp_path, broken, timeout=3, judge=judge)
     exercises = by_exercise(report)
     assert all(t["earned"] == 0 and "not implemented yet" in t["feedback"] for t in exercises["build_functional_mlp"])
     assert all(t["earned"] == 0 and "returned list, not a keras.Model" in t["feedback"]
@@ -81,7 +103,7 @@ def test_each_broken_exercise_costs_only_its_own_points(tmp_path):
      "importing lesson01.py raised RuntimeError: half-finished (line 2 of lesson01.py)"),
     ("import sys\nsys.exit(0)\n", "importing lesson01.py raised SystemExit"),
 ], ids=["missing", "syntax-error", "raises-at-import", "exits-at-import"])
-def test_a_module_that_cannot_be_used_fails_every_test_with_the_reason(tmp_path, source, reason):
-    report = grade(tmp_path, source)
+def test_a_module_that_cannot_be_used_fails_every_test_with_the_reason(tmp_path, judge, source, reason):
+    report = grade(tmp_path, source, judge=judge)
     assert report["earned"] == 0 and report["possible"] == POINTS and len(report["tests"]) == len(LESSON01)
     assert all(reason in t["feedback"] for t in report["tests"]), report["tests"][0]["feedback"]

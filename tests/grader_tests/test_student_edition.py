@@ -65,18 +65,45 @@ def test_hidden_tests_are_left_out_of_the_student_edition(edition):
     assert visible and not any(t.hidden for t in visible)
 
 
+# Run in the lessons' kernel before each lesson: the slate a fresh kernel starts from, in the edition's lessons folder
+# (no names, no input history, none of ck.check's record of the cells run, a clear Keras session). What stays loaded
+# is what a fresh kernel would load again: the modules (Keras among them) and the judge of ck.check.
+CLEAN_SLATE = """\
+import os as _os, sys as _sys
+_os.chdir({folder!r})
+if "coursekit.check" in _sys.modules:
+    _sys.modules["coursekit.check"]._RAN.clear()
+if "keras" in _sys.modules:
+    _sys.modules["keras"].backend.clear_session()
+get_ipython().reset(new_session=True)
+"""
+
+
 def test_student_edition_runs_up_to_its_first_exercise(edition):
-    for path in sorted((edition / "lessons").glob("[0-9][0-9]_*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        first = next(i for i, c in enumerate(nb.cells) if authoring.EXERCISE_TAG in c.metadata.get("tags", []))
-        client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(edition / "lessons")}})
-        with pytest.raises(CellExecutionError) as info:
-            client.execute()
-        assert "NotImplementedError" in str(info.value), f"{path.name}: stopped on something else"
-        ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
-        assert all(i in ran for i, c in enumerate(nb.cells[:first + 1]) if c.cell_type == "code"), \
-            f"{path.name}: a cell before the first exercise did not run"
+    """Every lesson of the student edition, its cells run in order from the edition's own folder (its coursekit,
+    gradekit and data), runs each cell above its first exercise and the exercise's stub, and stops with the stub's
+    NotImplementedError (in the first cell that uses it), not on anything else. The lessons run one after another
+    in one kernel, each from a clean slate (CLEAN_SLATE): Keras loads and ck.check's judge starts once, not once per
+    lesson. That each full lesson runs in a kernel of its own is nbval's part of ``make test``, on the course's
+    notebooks."""
+    folder = edition / "lessons"
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    assert [p.name for p in paths] == sorted(p.name for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    client = NotebookClient(nbformat.v4.new_notebook(), timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    with client.setup_kernel():
+        for path in paths:
+            nb = client.nb = nbformat.read(path, as_version=4)
+            client.execute_cell(nbformat.v4.new_code_cell(CLEAN_SLATE.format(folder=str(folder))), 0,
+                                store_history=False)
+            first = next(i for i, c in enumerate(nb.cells) if authoring.EXERCISE_TAG in c.metadata.get("tags", []))
+            with pytest.raises(CellExecutionError) as info:
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+            assert "NotImplementedError" in str(info.value), f"{path.name}: stopped on something else"
+            ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
+            assert all(i in ran for i, c in enumerate(nb.cells[:first + 1]) if c.cell_type == "code"), \
+                f"{path.name}: a cell before the first exercise did not run"
 
 
 def test_every_stub_fails_its_grader_with_not_implemented(edition):
