@@ -41,16 +41,16 @@ def grade(tmp_path: Path, lesson01: str | None, timeout: float = 5, judge: class
     if lesson01 is not None:
         (submission / "lesson01.py").write_text(lesson01)
     report = tmp_path / "report.json"
-    args = [str(ROOT / "tests/grading/test_lesson01.py"), "-q", "-p", "no:cacheprovider", f"--submission={submission}",
-            f"--grade-report={report}", f"--call-timeout={timeout}"]
     if judge is None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "lessons"), str(ROOT / "tests")]))
-        proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", str(ROOT / "tests/grading/test_lesson01.py"), "-q", "-p",
+             "no:cacheprovider", f"--submission={submission}", f"--grade-report={report}", f"--call-timeout={timeout}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         stdout = proc.stdout + proc.stderr
-    else:  # as classroom.judge runs the graders: no addopts, the course's rootdir, the workers' folders in tmp_path
-        _, problem = judge.run([*args, "-o", "addopts=", f"--rootdir={ROOT}", f"--scratch-root={tmp_path}"],
-                               tmp_path, 600)
+    else:  # exactly as classroom grading runs the graders (its report is tmp_path/report.json, its log judge.log)
+        options = dict(classroom.DEFAULTS, call_timeout=timeout, submission_timeout=600)
+        _, problem = classroom.judge(submission, ["lesson01"], options, tmp_path, runner=judge)
         log = tmp_path / "judge.log"
         stdout = problem + (log.read_text(errors="replace") if log.exists() else "")
     assert report.exists(), stdout[-6000:]
