@@ -483,7 +483,9 @@ def test_an_attacker_leaves_nothing_behind_and_its_neighbours_keep_every_point(t
         (folder / name).mkdir(parents=True)
         (folder / name / "lesson01.py").write_text(source)
     usable = sandbox.bubblewrap()[0] is not None
-    options = {"call_timeout": 10.0, "submission_timeout": 60.0, "memory_mb": 1024, "scratch_mb": 32,
+    # an honest lesson 01 takes about 40 s on JAX with the rest of the suite beside it; an honest submission that runs
+    # out of time beside the attacker (which keeps a core busy) is graded again alone (batch)
+    options = {"call_timeout": 10.0, "submission_timeout": 75.0, "memory_mb": 1024, "scratch_mb": 32,
                "require_sandbox": usable}
     reports = {r["student"]: r for r in classroom.batch(folder, tmp_path / "out", jobs=2, lessons=["01"],
                                                          options=options)}
@@ -491,7 +493,7 @@ def test_an_attacker_leaves_nothing_behind_and_its_neighbours_keep_every_point(t
         assert reports[honest]["earned"] == reports[honest]["possible"] > 0, reports[honest]["tests"]
         assert reports[honest]["sandbox"].startswith("bubblewrap " if usable else "no bubblewrap (")
     attacker = reports["b-attacker"]
-    assert attacker["earned"] == 0 and all("took longer than 60 s" in t["feedback"] for t in attacker["tests"])
+    assert attacker["earned"] == 0 and all("took longer than 75 s" in t["feedback"] for t in attacker["tests"])
     deadline = time.monotonic() + 10
     while _processes_marked(token) and time.monotonic() < deadline:
         time.sleep(0.2)

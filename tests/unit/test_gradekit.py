@@ -769,3 +769,64 @@ def test_the_judge_reads_only_the_source_it_took_in(tmp_path):
     module.write_text("import keras\n\n\nclass SimpleDense(keras.layers.Layer):\n    pass\n")
     with pytest.raises(EngineReference, match="changed while it was being graded"):
         submitted_source(tmp_path, "lesson01", "SimpleDense", digests)
+
+
+# ------------------------------------------------------------------------------------------ a batch's second pass
+
+
+def _fake_grading(stopped_on: dict[str, int], log: list[tuple[str, int]]):
+    """A stand-in for classroom.grade_submission: each call takes 0.3 s and records (student, how many gradings were
+    running at its end); a student's first ``stopped_on[student]`` calls run out of time."""
+    import threading
+
+    lock, running, calls = threading.Lock(), [0], {}
+
+    def grade(entry, lessons, options, student, judges, tests):
+        with lock:
+            running[0] += 1
+            calls[student] = calls.get(student, 0) + 1
+            attempt = calls[student]
+        time.sleep(0.3)
+        with lock:
+            log.append((student, running[0]))
+            running[0] -= 1
+        stopped = attempt <= stopped_on.get(student, 0)
+        record = {"lesson": "lesson01", "exercise": "x", "name": "test_x", "possible": 1.0,
+                  "earned": 0.0 if stopped else 1.0, "feedback": "took longer than 9 s" if stopped else ""}
+        return {"student": student, "submission": entry.name, "earned": record["earned"], "possible": 1.0,
+                "seconds": 0.3, "tests": [record], "sandbox": "", **({"stopped": True} if stopped else {})}
+
+    return grade
+
+
+def _class_of(folder: Path, *names: str) -> Path:
+    for name in names:
+        (folder / name).mkdir(parents=True)
+    return folder
+
+
+def test_a_submission_that_ran_out_of_time_beside_others_is_graded_again_alone_and_that_grade_is_kept(
+        tmp_path, monkeypatch):
+    from gradekit import classroom
+
+    log: list[tuple[str, int]] = []
+    monkeypatch.setattr(classroom, "grade_submission", _fake_grading({"a": 1}, log))
+    reports = classroom.batch(_class_of(tmp_path / "class", "a", "b", "c"), tmp_path / "out", 2, ["01"], {})
+    assert [r["earned"] for r in reports] == [1.0, 1.0, 1.0]
+    assert "stopped" not in json.loads((tmp_path / "out" / "reports" / "a.json").read_text())
+    assert max(n for _, n in log[:3]) == 2, "the first pass graded side by side"
+    assert log[3:] == [("a", 1)], "a was graded again, once, after the others and alone"
+    assert (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1].startswith("a,1,")
+
+
+def test_a_second_pass_runs_once_and_not_for_a_class_graded_one_at_a_time(tmp_path, monkeypatch):
+    from gradekit import classroom
+
+    log: list[tuple[str, int]] = []
+    monkeypatch.setattr(classroom, "grade_submission", _fake_grading({"a": 5}, log))
+    reports = classroom.batch(_class_of(tmp_path / "two", "a", "b"), tmp_path / "out2", 2, ["01"], {})
+    assert reports[0]["earned"] == 0 and "took longer" in reports[0]["tests"][0]["feedback"]
+    assert [s for s, _ in log].count("a") == 2, "ran out of time alone too: graded twice, not more"
+    log.clear()
+    classroom.batch(_class_of(tmp_path / "one", "a", "b"), tmp_path / "out1", 1, ["01"], {})
+    assert [s for s, _ in log] == ["a", "b"], "one at a time: nothing ran beside it, so no second pass"
