@@ -37,9 +37,20 @@ class Intake:
 
     submission: Path
     problems: dict[str, str] = field(default_factory=dict)
+    # a submission folder's lessons that have a file (None: one notebook, which the worker matches to a lesson)
+    lessons: frozenset[str] | None = None
+    folder: str = ""  # the submission folder's name, for the message about a lesson it lacks
 
     def problem(self, lesson: str) -> str:
-        return self.problems.get(lesson) or self.problems.get(EVERY_LESSON, "")
+        found = self.problems.get(lesson) or self.problems.get(EVERY_LESSON, "")
+        if not found and self.lessons is not None and lesson not in self.lessons:
+            return absent(lesson, self.folder)
+        return found
+
+
+def absent(lesson: str, folder: str) -> str:
+    """Why a submission folder's ``lesson`` cannot be graded when it has no file for it (the worker says the same)."""
+    return f"neither {lesson}.py nor a notebook {lesson[-2:]}_*.ipynb was found in the submission folder {folder}"
 
 
 def location_problem(location: Path) -> str:
@@ -83,12 +94,13 @@ def take(location: Path, dest: Path) -> Intake:
         if isinstance(names, str):
             return Intake(dest, {EVERY_LESSON: names})
         problems = {}
-        for lesson, name in _chosen(names).items():
+        chosen = _chosen(names)
+        for lesson, name in chosen.items():
             limit = MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_MODULE_BYTES
             why = _copy(folder, Path(name), name, dest / name, limit)
             if why:
                 problems[lesson] = why
-        return Intake(dest, problems)
+        return Intake(dest, problems, frozenset(chosen), location.name)
     finally:
         os.close(folder)
 

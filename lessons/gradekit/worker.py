@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from gradekit import evidence
+from gradekit import evidence, intake
 
 OUTPUT_LIMIT = 8192
 
@@ -209,8 +209,7 @@ def find_lesson(location: Path, lesson: str) -> tuple[Path | None, str]:
     notebooks = sorted(location.glob(f"{number}_*.ipynb")) if location.is_dir() else []
     if notebooks:
         return notebooks[0], ""
-    return None, (f"neither {lesson}.py nor a notebook {number}_*.ipynb was found in the submission folder "
-                  f"{location.name}")
+    return None, intake.absent(lesson, location.name)
 
 
 # -------------------------------------------------------------------------------------------------- the engine

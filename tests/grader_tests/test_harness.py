@@ -107,3 +107,5 @@ def test_a_module_that_cannot_be_used_fails_every_test_with_the_reason(tmp_path,
     report = grade(tmp_path, source, judge=judge)
     assert report["earned"] == 0 and report["possible"] == POINTS and len(report["tests"]) == len(LESSON01)
     assert all(reason in t["feedback"] for t in report["tests"]), report["tests"][0]["feedback"]
+    if source is None:  # nothing to run: the judge says so without starting a worker
+        assert report["sandbox"] == "no worker was started", report["sandbox"]

@@ -76,10 +76,13 @@ def pytest_configure(config):
 def pytest_collection_finish(session):
     """Start the submission's worker now: it loads Keras while the first tests get ready."""
     config = session.config
-    if any(getattr(item, "function", None) is not None and item.get_closest_marker("points")
-           for item in session.items):
-        worker_for(Path(config.getoption("--submission")), config.getoption("--call-timeout"),
-                   config.getoption("--memory-mb")).prestart()
+    lessons = {lesson_of(item.module.__name__) for item in session.items
+               if getattr(item, "function", None) is not None and item.get_closest_marker("points")}
+    if lessons:
+        worker = worker_for(Path(config.getoption("--submission")), config.getoption("--call-timeout"),
+                            config.getoption("--memory-mb"))
+        if not all(worker.intake.problem(lesson) for lesson in lessons):  # else no test will ask it anything
+            worker.prestart()
 
 
 def lesson_of(module_name: str) -> str:

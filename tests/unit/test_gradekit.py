@@ -528,6 +528,15 @@ def test_the_intake_takes_only_the_files_grading_reads(tmp_path):
     assert taken.problems == {}
     assert sorted(p.name for p in (tmp_path / "judge").iterdir()) == ["02_a.ipynb", "lesson01.py"]
     assert (tmp_path / "judge" / "02_a.ipynb").read_text() == '{"a": 1}'
+    # a lesson with no file (lesson03's is in a sub-folder, lesson04's hidden) is refused in the judge, with the
+    # worker's message: no worker starts just to say it
+    assert taken.problem("lesson01") == taken.problem("lesson02") == ""
+    assert taken.problem("lesson03") == ("neither lesson03.py nor a notebook 03_*.ipynb was found in the submission "
+                                         "folder ada")
+    assert "lesson04.py" in taken.problem("lesson04")
+    notebook = tmp_path / "ada.ipynb"
+    notebook.write_text("{}")
+    assert intake.take(notebook, tmp_path / "judge2").problem("lesson03") == "", "one notebook: the worker matches it"
 
 
 @pytest.mark.parametrize("what", ["folder", "notebook"])
