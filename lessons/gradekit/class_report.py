@@ -442,6 +442,16 @@ def gradescope(report: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------ Canvas
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def spreadsheet_text(text: str) -> str:
+    """A text cell of a CSV a teacher opens in a spreadsheet: a student's folder name or feedback that starts like a
+    formula (``=HYPERLINK(...)``) gets a leading apostrophe, so it is shown, never computed (OWASP's advice
+    against CSV injection). Every text cell of gradebook.csv and canvas.csv goes through here."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
@@ -471,7 +481,7 @@ def canvas_rows(reports: list[dict]) -> list[list[str]]:
         earned: dict[str, float] = {}
         for test in report["tests"]:
             earned[str(test["lesson"])] = earned.get(str(test["lesson"]), 0.0) + float(test["earned"])
-        student = str(report["student"])
+        student = spreadsheet_text(str(report["student"]))
         rows.append([student, "", "", student, ""] + [_fmt(earned[lesson]) if lesson in earned else ""
                                                   for lesson in lessons])
     return rows

@@ -402,9 +402,10 @@ def gradebook(reports: list[dict], path: Path) -> None:
         writer.writerow(["student"] + exercises + ["total", "possible", "sandbox", "flags"])
         for rep in sorted(reports, key=lambda r: r["student"]):
             points = class_report.exercise_points(rep)
-            writer.writerow([rep["student"]] + [f"{points.get(e, (0.0, 0.0))[0]:g}" for e in exercises]
-                            + [f"{rep['earned']:g}", f"{rep['possible']:g}", rep.get("sandbox", ""),
-                               "; ".join(str(flag) for flag in rep.get("flags", []))])
+            text = class_report.spreadsheet_text
+            writer.writerow([text(str(rep["student"]))] + [f"{points.get(e, (0.0, 0.0))[0]:g}" for e in exercises]
+                            + [f"{rep['earned']:g}", f"{rep['possible']:g}", text(str(rep.get("sandbox", ""))),
+                               text("; ".join(str(flag) for flag in rep.get("flags", [])))])
 
 
 class DuplicateStudents(ValueError):
@@ -562,11 +563,43 @@ def _read_shard(folder: Path) -> dict:
     if not path.is_file():
         raise MergeError(f"{folder} holds no {SHARD_FILE}: it is not a shard folder, or its grading did not finish "
                          "(grade it again with batch --shard I/N)")
-    manifest = json.loads(path.read_text())
+    problem = ""
+    try:
+        manifest = json.loads(path.read_bytes()[:MAX_SHARD_BYTES + 1]) if path.stat().st_size <= MAX_SHARD_BYTES \
+            else None
+        problem = _shard_problem(manifest)
+    except (OSError, ValueError) as error:
+        problem = f"it cannot be read as JSON ({type(error).__name__})"
+    if problem:
+        raise MergeError(f"{path} is not a shard manifest batch wrote: {problem}. Grade the shard again with batch "
+                         "--shard I/N")
     for student in manifest["students"]:
         if not (Path(folder) / "reports" / f"{student}.json").is_file():
             raise MergeError(f"{folder} lacks the report of {student}: grade the shard again")
     return manifest
+
+
+MAX_SHARD_BYTES = 16 * 2**20  # a shard.json: a few hundred bytes per student
+
+
+def _shard_problem(manifest: object) -> str:
+    """'' or what is wrong with a shard.json's content. Its student names become file names under the shard folder,
+    so each must be one plain name (as a class folder's entry is), never a path."""
+    if not isinstance(manifest, dict):
+        return "it is not a JSON object" if manifest is not None else f"it is larger than {MAX_SHARD_BYTES} bytes"
+    kinds = {"shard": int, "shards": int, "course_version": str, "class": str, "lessons": list, "entries": list,
+             "students": list}
+    for key, kind in kinds.items():
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            return f"'{key}' is missing or not a {kind.__name__}"
+    if not 1 <= manifest["shard"] <= manifest["shards"]:
+        return f"shard {manifest['shard']}/{manifest['shards']} is not one of 1 to N"
+    names = manifest["entries"] + manifest["students"]
+    if len(manifest["entries"]) != len(manifest["students"]) or not all(
+            isinstance(n, str) and n and n not in (".", "..") and "/" not in n and "\\" not in n and "\0" not in n
+            for n in names):
+        return "its entries and students must be as many plain names (no folder, no '..')"
+    return ""
 
 
 def merge(folders: list[Path], out: Path) -> list[dict]:

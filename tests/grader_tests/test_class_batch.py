@@ -143,19 +143,25 @@ def test_a_class_graded_in_three_shards_and_merged_equals_one_batch(graded_class
     same_as_the_batch(merged(tmp_path / "merged-again"))
 
 
-def _fake_shard(folder: Path, index: int, shards: int, students: list[str], **changes) -> Path:
-    """A shard folder as batch --shard writes it, without grading: a manifest and a report per student."""
+def _fake_shard(folder: Path, index: int, shards: int, names: list[str], **changes) -> Path:
+    """A shard folder as batch --shard writes it, without grading: a manifest and a report per student (``changes``
+    replace the manifest's values)."""
     (folder / "reports").mkdir(parents=True)
     (folder / "feedback").mkdir()
-    for student in students:
+    for student in names:
         report = {"student": student, "submission": student, "earned": 1.0, "possible": 2.0, "seconds": 1.0,
                   "tests": [{"lesson": "lesson01", "exercise": "e", "name": "test_e", "earned": 1.0,
                              "possible": 2.0, "feedback": "ok"}]}
         (folder / "reports" / f"{student}.json").write_text(json.dumps(report))
         (folder / "feedback" / f"{student}.md").write_text(classroom.markdown(report))
     manifest = {"format": 1, "shard": index, "shards": shards, "course_version": classroom.course_version(),
-                "class": "c1", "lessons": ["01"], "entries": students, "students": students, **changes}
+                "class": "c1", "lessons": ["01"], "entries": names, "students": names, **changes}
     (folder / "shard.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _broken(folder: Path, text: str) -> Path:
+    (folder / "shard.json").write_text(text)
     return folder
 
 
@@ -167,6 +173,9 @@ def _fake_shard(folder: Path, index: int, shards: int, students: list[str], **ch
     ("other-count", "different numbers of shards"),
     ("student-twice", "ann is in two shards"),
     ("not-a-shard", "is not a shard folder"),
+    ("not-json", "cannot be read as JSON"),
+    ("no-students", "'students' is missing or not a list"),
+    ("a-path-for-a-student", "must be as many plain names"),
 ])
 def test_merge_refuses_shards_that_do_not_make_one_class_in_one_sentence(tmp_path, case, message):
     one = _fake_shard(tmp_path / "one", 1, 2, ["ann"])
@@ -176,7 +185,12 @@ def test_merge_refuses_shards_that_do_not_make_one_class_in_one_sentence(tmp_pat
            "other-class": lambda: _fake_shard(tmp_path / "two", 2, 2, ["bea"], **{"class": "c2"}),
            "other-count": lambda: _fake_shard(tmp_path / "two", 2, 3, ["bea"]),
            "student-twice": lambda: _fake_shard(tmp_path / "two", 2, 2, ["ann"]),
-           "not-a-shard": lambda: tmp_path}[case]()
+           "not-a-shard": lambda: tmp_path,
+           "not-json": lambda: _broken(_fake_shard(tmp_path / "two", 2, 2, ["bea"]), "{not json"),
+           "no-students": lambda: _fake_shard(tmp_path / "two", 2, 2, ["bea"], students=None),
+           # a forged manifest whose student is a path: merge would copy a file from outside the shard
+           "a-path-for-a-student": lambda: _fake_shard(tmp_path / "two", 2, 2, ["bea"],
+                                                       students=["../../one/reports/ann"])}[case]()
     proc = classroom_cli("merge", *[str(f) for f in (one, two) if f is not None], "--out", str(tmp_path / "out"),
                          timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""

