@@ -207,6 +207,12 @@ def _record_cell(info: Any) -> None:
         del _RAN[:-MAX_HISTORY]
 
 
+def forget_cells() -> None:
+    """Forget the cells recorded so far, as a fresh kernel would have none (a test that runs several notebooks in one
+    kernel calls this between them)."""
+    _RAN.clear()
+
+
 def watch(shell: Any) -> None:
     """Record, from now on, every cell the kernel runs (IPython's ``pre_run_cell`` event), with the cell running
     now (the one importing coursekit), even where the front end keeps no input history (nbval runs cells with

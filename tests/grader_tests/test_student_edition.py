@@ -72,7 +72,7 @@ CLEAN_SLATE = """\
 import os as _os, sys as _sys
 _os.chdir({folder!r})
 if "coursekit.check" in _sys.modules:
-    _sys.modules["coursekit.check"]._RAN.clear()
+    _sys.modules["coursekit.check"].forget_cells()
 if "keras" in _sys.modules:
     _sys.modules["keras"].backend.clear_session()
 get_ipython().reset(new_session=True)

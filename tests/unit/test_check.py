@@ -295,3 +295,18 @@ def test_a_kernel_shut_down_leaves_no_folder(session):
     import tempfile
 
     assert not list(Path(tempfile.gettempdir()).glob(f"course-check-{session['pid']}-*"))
+
+
+def test_forget_cells_leaves_no_record_of_the_cells_run():
+    """What a test that runs several notebooks in one kernel calls between them: the kernel's record of cells run
+    (which ck.check grades when the front end keeps no input history) starts empty again."""
+    import importlib
+    from types import SimpleNamespace
+
+    check = importlib.import_module("coursekit.check")  # the module: coursekit.check is also ck.check, a function
+
+    no_history = SimpleNamespace(history_manager=SimpleNamespace(input_hist_raw=[""]))
+    check._record_cell(SimpleNamespace(raw_cell="x = 1"))
+    assert check.history(no_history)[-1] == "x = 1"
+    check.forget_cells()
+    assert check.history(no_history) == []
