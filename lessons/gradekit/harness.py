@@ -447,6 +447,9 @@ class Submission:
     def __init__(self, lesson: str, transport: Any, call_timeout: float = DEFAULT_CALL_TIMEOUT):
         self.lesson, self.transport, self.call_timeout = lesson, transport, call_timeout
         self._answers: dict[str, bytes] = {}
+        # shared rebuilt answers (shared_call): request hash -> (the grader's objects handed in, the answer or the
+        # feedback of its failure)
+        self._shared: dict[str, tuple[list[Any], tuple[bool, Any]]] = {}
         self.memo: dict[str, Any] = {}  # graders may keep what they drew or observed once per submission here
         self._stopped: dict[str, str] = {}  # exercise -> why its calls fail at once (a timeout, a dead worker)
 
@@ -526,7 +529,8 @@ class Submission:
         if problem:
             raise GradeFailure(f"not graded: {problem}.")
 
-    def _ask(self, op: str, name: str, args: tuple, kwargs: dict, what: str, probe: str = "") -> Any:
+    def _ask(self, op: str, name: str, args: tuple, kwargs: dict, what: str, probe: str = "",
+             shared: bool = False) -> Any:
         self.refused()
         if name in self._stopped:
             raise GradeFailure(self._stopped[name])
@@ -556,6 +560,23 @@ class Submission:
                 self._stopped[name] = text
                 raise GradeFailure(text) from None
             self._answers[key] = answer
+        if not shared:
+            return self._rebuild(answer, given, name, what)
+        kept = self._shared.get(key)
+        if kept is None or len(kept[0]) != len(given) or any(a is not b for a, b in zip(kept[0], given)):
+            try:
+                kept = (given, (True, self._rebuild(answer, given, name, what)))
+            except GradeFailure as failure:  # EngineReference is raised before the answer is read, never here
+                kept = (given, (False, str(failure)))
+            self._shared[key] = kept
+        done, outcome = kept[1]
+        if not done:
+            raise GradeFailure(outcome)
+        return outcome
+
+    def _rebuild(self, answer: bytes, given: list[Any], name: str, what: str) -> Any:
+        """The answer rebuilt here, from the worker's evidence: new Keras objects, the grader's own where it handed
+        them in. Any failure becomes feedback."""
         try:
             with judge_limit(max(60.0, self.call_timeout), f"rebuilding the answer to {what}"):
                 reply, out = evidence.decode(answer)
@@ -604,8 +625,42 @@ class Submission:
             raise GradeFailure(f"{what} raised {text}.") from None
 
     def model(self, name: str, /, *args: Any, **kwargs: Any) -> keras.Model:
-        """Call a builder and insist that it returned a Keras model."""
-        result = self.call(name, *args, **kwargs)
+        """Call a builder and insist that it returned a Keras model (rebuilt afresh for this ask: the grader may
+        train, compile or otherwise change it)."""
+        return self._a_model(name, self.call(name, *args, **kwargs))
+
+    def shared_call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`call`, for a grader that only reads the answer: every ask with the same arguments gets the very
+        same rebuilt object (rebuilt once per submission, not once per ask), and a failure gives the same feedback
+        each time.
+
+        The object is shared by every test that asks for it, so a test that uses it must leave it as it came:
+        reading its inputs and outputs, layers, graph (:class:`Graph`), config, shapes, parameter counts, or
+        predicting with its weights is fine. A test that trains, compiles, fits or evaluates it, sets or assigns
+        weights, changes ``trainable``, builds another model on its layers or tensors (calling its layers adds
+        calls to them, which later graph readings would see), or reads anything the judge's Keras session at the
+        time of the ask decides (what :func:`fresh_session` resets) must use :meth:`call` or :meth:`model`.
+
+        Names and weights come from the evidence, not from the judge's Keras session: the names the submission
+        gave (a layer named 'digit', an input 'pixels') and those Keras gave in the worker alike (a layer left
+        unnamed reads 'dense' however many layers the judge made since). So a shared answer rebuilt before a later
+        :func:`fresh_session` (``keras.backend.clear_session()``) keeps them and stays usable. A grader that calls
+        :func:`fresh_session` before asking still should: the first ask, the one that rebuilds, then sees the same
+        fresh session as a non-shared ask would.
+
+        Arguments that hold the grader's own Keras objects (a model or a tensor handed in) are shared only while
+        they are the very same objects: a grader that builds them anew for each ask gets a fresh rebuild each
+        time, since the answer is built on them.
+        """
+        return self._ask("call", name, args, kwargs, name, shared=True)
+
+    def shared_model(self, name: str, /, *args: Any, **kwargs: Any) -> keras.Model:
+        """:meth:`model`, for a grader that only reads the model: one rebuilt model shared by every test that asks
+        for it with the same arguments (:meth:`shared_call` says what such a test may and may not do with it)."""
+        return self._a_model(name, self.shared_call(name, *args, **kwargs))
+
+    @staticmethod
+    def _a_model(name: str, result: Any) -> keras.Model:
         if not isinstance(result, keras.Model):
             hint = " (did you forget to return the model?)" if result is None else ""
             raise GradeFailure(f"{name} returned {type(result).__name__}, not a keras.Model{hint}.")

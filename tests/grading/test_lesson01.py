@@ -85,21 +85,25 @@ def input_layer(tensor) -> keras.layers.Layer:
 # ---------------------------------------------------------------------------------------------- exercise 1
 
 
-def _mlp(submission: Submission) -> keras.Model:
+def _mlp(submission: Submission, *, shared: bool = False) -> keras.Model:
+    """The submission's MLP; ``shared``: the one rebuilt model the tests that only read it share
+    (:meth:`Submission.shared_model`), else a model of the test's own (to train)."""
     fresh_session()
+    if shared:
+        return submission.shared_model("build_functional_mlp")
     return submission.model("build_functional_mlp")
 
 
 @graded("build_functional_mlp", 1)
 def test_mlp_input(submission):
     """Exercise 1: one input named 'pixels' of shape (None, 64), float32."""
-    expect_inputs(_mlp(submission), [("pixels", (None, 64), "float32")], "build_functional_mlp")
+    expect_inputs(_mlp(submission, shared=True), [("pixels", (None, 64), "float32")], "build_functional_mlp")
 
 
 @graded("build_functional_mlp", 1)
 def test_mlp_output(submission):
     """Exercise 1: one output, the layer 'digit', of shape (None, 10) with softmax."""
-    model = _mlp(submission)
+    model = _mlp(submission, shared=True)
     expect_outputs(model, [("digit", (None, 10))], "build_functional_mlp")
     stack = dense_stack(model, "build_functional_mlp")
     if not stack or stack[-1] != (10, "softmax"):
@@ -111,7 +115,7 @@ def test_mlp_output(submission):
 @graded("build_functional_mlp", 2)
 def test_mlp_hidden_layers(submission):
     """Exercise 1: the layers from input to output are Dense(32, relu) → Dense(32, relu) → Dense(10, softmax)."""
-    stack = dense_stack(_mlp(submission), "build_functional_mlp")
+    stack = dense_stack(_mlp(submission, shared=True), "build_functional_mlp")
     expected = [(32, "relu"), (32, "relu"), (10, "softmax")]
     if stack != expected:
         raise GradeFailure(f"build_functional_mlp: expected Dense(32, relu) → Dense(32, relu) → "
@@ -122,7 +126,7 @@ def test_mlp_hidden_layers(submission):
 @graded("build_functional_mlp", 1)
 def test_mlp_is_functional(submission):
     """Exercise 1: the model is built with keras.Model(inputs, outputs), not keras.Sequential."""
-    model = _mlp(submission)
+    model = _mlp(submission, shared=True)
     if isinstance(model, keras.Sequential):
         raise GradeFailure("build_functional_mlp returned a Sequential model: build it with keras.Input, call the "
                            "layers on tensors and return keras.Model(inputs, outputs).")
@@ -134,7 +138,7 @@ def test_mlp_learns(submission):
     categorical cross-entropy reads), and compiled with Adam and that loss, a short fit lowers the loss.
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
-    model = _mlp(submission)
+    model = _mlp(submission)  # a model of its own: it is compiled and trained
     rng = run_rng("build_functional_mlp", "learns")  # new rows every grading run
     x = rng.random((MLP_FIT[0], 64)).astype("float32")
     x[np.arange(len(x)), rng.integers(0, 10, len(x))] += 3.0  # one of the first ten pixels stands out

@@ -115,9 +115,11 @@ def describe(layer: Any) -> str:
 # ------------------------------------------------------------------------------------------------ exercise 1
 
 
-def _qa(submission: Submission, *args: Any) -> keras.Model:
+def _qa(submission: Submission, *args: Any, shared: bool = False) -> keras.Model:
+    """The submission's model; ``shared``: the one rebuilt model the tests that only read it share
+    (:meth:`Submission.shared_model`), else a model of the test's own (to compile or train)."""
     fresh_session()
-    return submission.model(QA, *args)
+    return submission.shared_model(QA, *args) if shared else submission.model(QA, *args)
 
 
 def _branch(model: keras.Model, input_name: str) -> tuple[Any, Any]:
@@ -156,13 +158,14 @@ def _expect_branches(model: keras.Model, sizes: dict[str, tuple[int, int, int]])
 @graded(QA, 1)
 def test_qa_inputs(submission):
     """Exercise 1: two inputs, 'text' and 'question', of word indices of any length: shape (None, None), int32."""
-    expect_inputs(_qa(submission), [("text", (None, None), "int32"), ("question", (None, None), "int32")], QA)
+    expect_inputs(_qa(submission, shared=True),
+                  [("text", (None, None), "int32"), ("question", (None, None), "int32")], QA)
 
 
 @graded(QA, 1)
 def test_qa_output(submission):
     """Exercise 1: one output, the layer 'answer', of shape (None, 500) with softmax."""
-    model = _qa(submission)
+    model = _qa(submission, shared=True)
     expect_outputs(model, [("answer", (None, 500))], QA)
     _, activation = head(model, output_layer(model, "answer"))
     if activation != "softmax":
@@ -173,13 +176,13 @@ def test_qa_output(submission):
 @graded(QA, 2)
 def test_qa_branches(submission):
     """Exercise 1: text → Embedding(10000, 64) → LSTM(32), question → Embedding(10000, 32) → LSTM(16), separately."""
-    _expect_branches(_qa(submission), {"text": (10000, 64, 32), "question": (10000, 32, 16)})
+    _expect_branches(_qa(submission, shared=True), {"text": (10000, 64, 32), "question": (10000, 32, 16)})
 
 
 @graded(QA, 1)
 def test_qa_branches_share_nothing(submission):
     """Exercise 1: the two branches share nothing: every layer of the model is called once."""
-    model = _qa(submission)
+    model = _qa(submission, shared=True)
     shared = called_more_than_once(model)
     if shared:
         names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in shared)
@@ -191,7 +194,7 @@ def test_qa_branches_share_nothing(submission):
 @graded(QA, 1)
 def test_qa_merge(submission):
     """Exercise 1: the two LSTMs' outputs are concatenated, and the concatenation feeds the softmax layer."""
-    model = _qa(submission)
+    model = _qa(submission, shared=True)
     expect_outputs(model, [("answer", (None, 500))], QA)
     dense, _ = head(model, output_layer(model, "answer"))
     merge = back(model, dense) if dense is not None else None
@@ -208,7 +211,7 @@ def test_qa_merge(submission):
 @graded(QA, 1)
 def test_qa_uncompiled(submission):
     """Exercise 1: the model is returned uncompiled."""
-    model = _qa(submission)
+    model = _qa(submission, shared=True)
     if getattr(model, "compiled", False):
         raise GradeFailure(f"{QA}: the model should be returned uncompiled, but it was compiled (with "
                            f"{type(model.optimizer).__name__}); remove the model.compile(...) call: whoever uses "
@@ -218,7 +221,7 @@ def test_qa_uncompiled(submission):
 @graded(QA, 1)
 def test_qa_uses_sizes(submission):
     """Exercise 1: the sizes come from the arguments: build_qa_model(50, 30, 7, 8, 4, 6, 3)."""
-    model = _qa(submission, 50, 30, 7, 8, 4, 6, 3)
+    model = _qa(submission, 50, 30, 7, 8, 4, 6, 3, shared=True)
     expect_outputs(model, [("answer", (None, 7))], QA)
     _expect_branches(model, {"text": (50, 8, 6), "question": (30, 4, 3)})
 
@@ -226,7 +229,7 @@ def test_qa_uses_sizes(submission):
 @graded(QA, 1)
 def test_qa_masks_padding(submission):
     """Exercise 1: padding with zeros does not change the answer (mask_zero=True on both embeddings)."""
-    model = _qa(submission, 50, 30, 7, 8, 4, 6, 3)
+    model = _qa(submission, 50, 30, 7, 8, 4, 6, 3, shared=True)
     rng = run_rng(QA, "padding")  # new words every grading run
     text, question = rng.integers(1, 50, (4, 6)), rng.integers(1, 30, (4, 3))
 
@@ -248,7 +251,7 @@ def test_qa_learns(submission):
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     samples, epochs, batch_size = QA_FIT
-    model = _qa(submission, 20, 10, 5, 8, 4, 8, 4)
+    model = _qa(submission, 20, 10, 5, 8, 4, 8, 4)  # a model of its own: it is compiled and trained
     rng = run_rng(QA, "learns")
     x = {"text": rng.integers(1, 20, (samples, 6)).astype("int32"),
          "question": rng.integers(1, 10, (samples, 3)).astype("int32")}
@@ -266,9 +269,11 @@ def test_qa_learns(submission):
 # ------------------------------------------------------------------------------------------------ exercise 2
 
 
-def _headline(submission: Submission, *args: Any) -> keras.Model:
+def _headline(submission: Submission, *args: Any, shared: bool = False) -> keras.Model:
+    """The submission's model; ``shared``: the one rebuilt model the tests that only read it share
+    (:meth:`Submission.shared_model`), else a model of the test's own (to compile or train)."""
     fresh_session()
-    return submission.model(HEADLINE, *args)
+    return submission.shared_model(HEADLINE, *args) if shared else submission.model(HEADLINE, *args)
 
 
 def _aux_lstm(model: keras.Model) -> Any:
@@ -284,14 +289,14 @@ def _aux_lstm(model: keras.Model) -> Any:
 @graded(HEADLINE, 1)
 def test_headline_inputs(submission):
     """Exercise 2: inputs 'main_input' (None, 100) int32 and 'aux_input' (None, 5) float32."""
-    expect_inputs(_headline(submission), [("main_input", (None, 100), "int32"), ("aux_input", (None, 5), "float32")],
-                  HEADLINE)
+    expect_inputs(_headline(submission, shared=True),
+                  [("main_input", (None, 100), "int32"), ("aux_input", (None, 5), "float32")], HEADLINE)
 
 
 @graded(HEADLINE, 1)
 def test_headline_outputs(submission):
     """Exercise 2: outputs 'main_output' and 'aux_output', each of shape (None, 1) with a sigmoid."""
-    model = _headline(submission)
+    model = _headline(submission, shared=True)
     expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
     for name in ("main_output", "aux_output"):
         _, activation = head(model, output_layer(model, name))
@@ -303,7 +308,7 @@ def test_headline_outputs(submission):
 @graded(HEADLINE, 1)
 def test_headline_encoder(submission):
     """Exercise 2: the headline goes through Embedding(10000, 512), then LSTM(32): main_input → Embedding → LSTM."""
-    model = _headline(submission)
+    model = _headline(submission, shared=True)
     lstms = [layer for layer in layers_of(model) if type(layer).__name__ == "LSTM"]
     if len(lstms) != 1:
         raise GradeFailure(f"{HEADLINE}: the model should have one LSTM, it has {len(lstms)}"
@@ -323,7 +328,7 @@ def test_headline_encoder(submission):
 @graded(HEADLINE, 1)
 def test_headline_aux_taps_lstm(submission):
     """Exercise 2: 'aux_output' reads the LSTM's output directly, with nothing in between."""
-    model = _headline(submission)
+    model = _headline(submission, shared=True)
     expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
     dense, _ = head(model, output_layer(model, "aux_output"))
     _aux_lstm(model)
@@ -337,7 +342,7 @@ def test_headline_aux_taps_lstm(submission):
 @graded(HEADLINE, 2)
 def test_headline_main_path(submission):
     """Exercise 2: 'main_output' ← three Dense(64, relu) ← a concatenation of the LSTM's output and 'aux_input'."""
-    model = _headline(submission)
+    model = _headline(submission, shared=True)
     expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
     lstm = _aux_lstm(model)
     dense, _ = head(model, output_layer(model, "main_output"))
@@ -361,8 +366,10 @@ def test_headline_main_path(submission):
 
 
 def _compiled(submission: Submission) -> tuple[keras.Model, dict[str, Any]]:
-    """The headline model built small, and per output name: (loss function name, loss weight)."""
-    model = _headline(submission, 50, 12, 8)
+    """The headline model built small, and per output name: (loss function name, loss weight). The model is the
+    shared one: reading the compiled losses resolves them once (Keras' lazy build of the compiled loss, what
+    :func:`compiled_losses` reads), the same for every test that reads them, and changes nothing else."""
+    model = _headline(submission, 50, 12, 8, shared=True)
     expect_outputs(model, [("main_output", (None, 1)), ("aux_output", (None, 1))], HEADLINE)
     what = f"reading how {HEADLINE} compiled the model"
     return model, submission.run(what, compiled_losses, model)
@@ -402,7 +409,7 @@ def test_headline_optimizer(submission):
 @graded(HEADLINE, 1)
 def test_headline_uses_sizes(submission):
     """Exercise 2: the sizes come from the arguments: build_headline_model(50, 12, 8)."""
-    model = _headline(submission, 50, 12, 8)
+    model = _headline(submission, 50, 12, 8, shared=True)
     expect_inputs(model, [("main_input", (None, 12), "int32"), ("aux_input", (None, 5), "float32")], HEADLINE)
     embeddings = [layer for layer in layers_of(model) if type(layer).__name__ == "Embedding"]
     if [(e.input_dim, e.output_dim) for e in embeddings] != [(50, 8)]:
@@ -416,7 +423,7 @@ def test_headline_learns(submission):
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     samples, epochs, batch_size = HEADLINE_FIT
-    model = _headline(submission, 50, 12, 8)
+    model = _headline(submission, 50, 12, 8)  # a model of its own: it is trained
     rng = run_rng(HEADLINE, "learns")
     x = {"main_input": rng.integers(0, 50, (samples, 12)).astype("int32"),
          "aux_input": rng.random((samples, 5)).astype("float32")}

@@ -122,9 +122,12 @@ def output_layer(model: keras.Model, name: str) -> Any:
 # ------------------------------------------------------------------------------------------------ exercise 1
 
 
-def _profile(submission: Submission, *args: Any) -> keras.Model:
+def _profile(submission: Submission, *args: Any, shared: bool = False) -> keras.Model:
+    """The submission's model; ``shared``: the one rebuilt model the tests that only read it share
+    (:meth:`Submission.shared_model`), else a model of the test's own (to train, or the default model, 13M weights,
+    read by one test only: sharing it would only keep it in memory)."""
     fresh_session()
-    return submission.model(BUILD, *args)
+    return submission.shared_model(BUILD, *args) if shared else submission.model(BUILD, *args)
 
 
 def _heads(model: keras.Model, groups: int = 10) -> dict[str, tuple[Any, str]]:
@@ -150,7 +153,7 @@ def _trunk(model: keras.Model, groups: int = 10) -> list[str]:
 def _expect_head(submission: Submission, name: str, units: int, text: str) -> None:
     """The output ``name`` is a Dense(units) with the head's activation (``text`` says so in feedback), in the model
     built at the small sizes."""
-    model = _profile(submission, *SMALL)
+    model = _profile(submission, *SMALL, shared=True)
     found = {producer(t).name: t for t in model.outputs}
     if name not in found:
         raise GradeFailure(f"{BUILD}: no output named '{name}' (found {', '.join(repr(n) for n in found)}); the "
@@ -171,7 +174,7 @@ def _expect_head(submission: Submission, name: str, units: int, text: str) -> No
 @graded(BUILD, 1)
 def test_profile_input(submission):
     """Exercise 1: one input 'posts' of word indices of any length: shape (None, None), int32."""
-    expect_inputs(_profile(submission, *SMALL), [("posts", (None, None), "int32")], BUILD)
+    expect_inputs(_profile(submission, *SMALL, shared=True), [("posts", (None, None), "int32")], BUILD)
 
 
 @graded(BUILD, 1)
@@ -195,7 +198,7 @@ def test_profile_gender_head(submission):
 @graded(BUILD, 1)
 def test_profile_heads_share_trunk(submission):
     """Exercise 1: the three heads read one and the same layer, a Dense(128, relu)."""
-    stack = _trunk(_profile(submission, *SMALL), SMALL[2])
+    stack = _trunk(_profile(submission, *SMALL, shared=True), SMALL[2])
     if stack[-1] != "Dense(128, relu)":
         raise GradeFailure(f"{BUILD}: the heads should read a shared Dense(128, relu), they read {stack[-1]}.")
 
@@ -204,7 +207,7 @@ def test_profile_heads_share_trunk(submission):
 def test_profile_trunk(submission):
     """Exercise 1: under the heads: Embedding(50000, 256), the classic Conv1D/MaxPooling1D stack (kernels 5, strides
     and padding left at their defaults), GlobalMaxPooling1D."""
-    stack = _trunk(_profile(submission))
+    stack = _trunk(_profile(submission))  # not shared: the default model, read here only
     if stack != CLASSIC_STACK:
         raise GradeFailure(f"{BUILD}: from the input to the heads the layers should be {' → '.join(CLASSIC_STACK)} "
                            f"(strides and padding left at their defaults); found {' → '.join(stack)}.")
@@ -213,7 +216,7 @@ def test_profile_trunk(submission):
 @graded(BUILD, 1)
 def test_profile_uses_arguments(submission):
     """Exercise 1: the sizes come from the arguments: build_profile_model(100, 8, 4)."""
-    model = _profile(submission, 100, 8, 4)
+    model = _profile(submission, 100, 8, 4, shared=True)
     expect_outputs(model, [("age", (None, 1)), ("income", (None, 4)), ("gender", (None, 1))], BUILD)
     embeddings = [describe(layer) for layer in graph_of(model).layers if type(layer).__name__ == "Embedding"]
     if embeddings != ["Embedding(100, 8)"]:
@@ -224,7 +227,7 @@ def test_profile_uses_arguments(submission):
 @graded(BUILD, 1)
 def test_profile_uncompiled(submission):
     """Exercise 1: the model is returned uncompiled (exercise 2 compiles it)."""
-    model = _profile(submission, *SMALL)
+    model = _profile(submission, *SMALL, shared=True)
     if getattr(model, "compiled", False) or getattr(model, "optimizer", None) is not None:
         optimizer = getattr(model, "optimizer", None)
         with_what = f" with {type(optimizer).__name__}" if optimizer is not None else ""
@@ -239,7 +242,7 @@ def test_profile_learns(submission):
 
     Hidden: the student edition does not contain this test; teachers' grading runs it."""
     posts, epochs, batch_size = PROFILE_FIT
-    model = _profile(submission, 30, 8, 10)
+    model = _profile(submission, 30, 8, 10)  # a model of its own: it is compiled and trained
     rng = run_rng(BUILD, "learns")  # new posts every grading run
     x = rng.integers(1, 30, (posts, 280)).astype("int32")
     marker = (x == 7).mean(axis=1, keepdims=True)  # the targets follow how often word 7 occurs
@@ -403,8 +406,8 @@ def _reference(targets: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def _weights(submission: Submission) -> dict[str, Any]:
-    targets = _targets()
-    result = submission.call(WEIGHTS, {k: v.copy() for k, v in targets.items()})
+    targets = _targets()  # the tests only read the answer (a dict of numbers): they share it
+    result = submission.shared_call(WEIGHTS, {k: v.copy() for k, v in targets.items()})
     if not isinstance(result, dict) or set(result) != {"age", "income", "gender"}:
         keys = sorted(result) if isinstance(result, dict) else type(result).__name__
         raise GradeFailure(f"{WEIGHTS} should return a dict with the keys 'age', 'income' and 'gender', it returned "

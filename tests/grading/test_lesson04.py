@@ -321,13 +321,16 @@ def classic_parameters(channels: int) -> int:
     return 3 * one_by_one + sum(k * k * CLASSIC_FILTERS * CLASSIC_FILTERS + CLASSIC_FILTERS for k in (3, 5))
 
 
-def _classic(submission: Submission, shape: tuple | None = None) -> keras.Model:
-    """The submission's model: with the default input shape (the guide's), or with ``input_shape=shape``."""
+def _classic(submission: Submission, shape: tuple | None = None, *, shared: bool = False) -> keras.Model:
+    """The submission's model: with the default input shape (the guide's), or with ``input_shape=shape``;
+    ``shared``: the one rebuilt model the tests that only read it share (:meth:`Submission.shared_model`), else a
+    model of the test's own."""
     fresh_session()
+    ask = submission.shared_model if shared else submission.model
     try:
         if shape is None:
-            return submission.model(CLASSIC)
-        return submission.model(CLASSIC, shape)
+            return ask(CLASSIC)
+        return ask(CLASSIC, shape)
     except GradeFailure as failure:
         hint = ""
         if "Concatenate" in str(failure) or "matching shapes" in str(failure):
@@ -344,8 +347,9 @@ def _classic_output(model: keras.Model) -> Any:
 
 
 def _towers(submission: Submission, shape: tuple | None = None):
-    """(model, [(label, steps, layers) for each concatenated tensor]), walked back to the model's input."""
-    model = _classic(submission, shape)
+    """(model, [(label, steps, layers) for each concatenated tensor]), walked back to the model's input (the shared
+    model: the towers are only read)."""
+    model = _classic(submission, shape, shared=True)
     if len(model.inputs) != 1:
         raise GradeFailure(f"{CLASSIC}: the model should have one input, 'image'; it has {len(model.inputs)}.")
     merge = "the three towers, layers.concatenate([tower_1, tower_2, tower_3], axis=-1)"
@@ -364,7 +368,7 @@ def test_classic_input(submission):
     """Exercise 2: one input, 'image', of shape (None, *input_shape), float32: with the default input_shape (the
     guide's 256×256×3) and with input_shape=(9, 7, 5)."""
     for shape in (None, SMALL_SHAPE):
-        model = _classic(submission, shape)
+        model = _classic(submission, shape, shared=True)
         expect_inputs(model, [("image", (None, *(shape or GUIDE_SHAPE)), "float32")],
                       CLASSIC if shape is None else f"{CLASSIC}(input_shape={shape})")
 
@@ -374,7 +378,7 @@ def test_classic_output_shape(submission):
     """Exercise 2: one output, of shape (None, H, W, 192) for input_shape (H, W, C): the towers keep the height and
     width. With the default input_shape and with (9, 7, 5)."""
     for shape in (GUIDE_SHAPE, SMALL_SHAPE):
-        out = _classic_output(_classic(submission, None if shape == GUIDE_SHAPE else shape))
+        out = _classic_output(_classic(submission, None if shape == GUIDE_SHAPE else shape, shared=True))
         want = (None, shape[0], shape[1], 3 * CLASSIC_FILTERS)
         if tuple(out.shape) != want:
             raise GradeFailure(f"{CLASSIC}: for input_shape={shape} the output should have shape {shape_str(want)} "
@@ -385,7 +389,7 @@ def test_classic_output_shape(submission):
 @graded(CLASSIC, 1)
 def test_classic_concatenates_channels(submission):
     """Exercise 2: the output is the concatenation of three tensors on the channel axis (the last one)."""
-    out = _classic_output(_classic(submission))
+    out = _classic_output(_classic(submission, shared=True))
     merge = "the three towers, layers.concatenate([tower_1, tower_2, tower_3], axis=-1)"
     graph, concat = _concat(out, CLASSIC, merge)
     inputs = concat.inputs
@@ -476,7 +480,7 @@ def test_classic_parameter_count(submission):
     """Exercise 2: the model has 3 × (64·C + 64) + 36,928 + 102,464 parameters: 140,160 with the default
     input_shape (the guide's), 140,544 with (9, 7, 5)."""
     for shape in (GUIDE_SHAPE, SMALL_SHAPE):
-        model = _classic(submission, None if shape == GUIDE_SHAPE else shape)
+        model = _classic(submission, None if shape == GUIDE_SHAPE else shape, shared=True)
         want, got = classic_parameters(shape[-1]), model.count_params()
         if got != want:
             hint = ""

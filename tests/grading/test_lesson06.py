@@ -39,11 +39,14 @@ POSTS = ("post_a", "post_b")
 CLASSIC_POSTS, SMALL_POSTS = (140, 256, 64), (12, 20, 8)
 
 
-def _siamese(submission: Submission, units: int | None = None) -> keras.Model:
+def _siamese(submission: Submission, units: int | None = None, *, shared: bool = False) -> keras.Model:
+    """The submission's model; ``shared``: the one rebuilt model the tests that only read it share
+    (:meth:`Submission.shared_model`), else a model of the test's own (to train, or to build a probe model on)."""
     fresh_session()
+    ask = submission.shared_model if shared else submission.model
     if units is None:
-        return submission.model(EXERCISE)
-    return submission.model(EXERCISE, units)
+        return ask(EXERCISE)
+    return ask(EXERCISE, units)
 
 
 def dependence(graph: Graph):
@@ -114,12 +117,16 @@ def _names(layers: list[object]) -> str:
 # ---------------------------------------------------------------------------- exercise 1: the classic shared LSTM
 
 
-def _posts(submission: Submission, sizes: tuple[int, int, int] = CLASSIC_POSTS) -> keras.Model:
-    """The submission's model: with its defaults for the classic sizes, else with (timesteps, features, units)."""
+def _posts(submission: Submission, sizes: tuple[int, int, int] = CLASSIC_POSTS, *,
+           shared: bool = False) -> keras.Model:
+    """The submission's model: with its defaults for the classic sizes, else with (timesteps, features, units);
+    ``shared``: the one rebuilt model the tests that only read it share (:meth:`Submission.shared_model`), else a
+    model of the test's own."""
     fresh_session()
+    ask = submission.shared_model if shared else submission.model
     if sizes == CLASSIC_POSTS:
-        return submission.model(POSTS_EXERCISE)
-    return submission.model(POSTS_EXERCISE, *sizes)
+        return ask(POSTS_EXERCISE)
+    return ask(POSTS_EXERCISE, *sizes)
 
 
 def _call_label(sizes: tuple[int, int, int]) -> str:
@@ -143,15 +150,15 @@ def test_posts_inputs(submission):
     defaults (the classic 140 × 256) and with timesteps=12, features=20."""
     for sizes in (CLASSIC_POSTS, SMALL_POSTS):
         timesteps, features, _ = sizes
-        expect_inputs(_posts(submission, sizes), [(name, (None, timesteps, features), "float32") for name in POSTS],
-                      _call_label(sizes))
+        expect_inputs(_posts(submission, sizes, shared=True),
+                      [(name, (None, timesteps, features), "float32") for name in POSTS], _call_label(sizes))
 
 
 @graded(POSTS_EXERCISE, 1)
 def test_posts_output(submission):
     """Exercise 1: one output, 'same_author', a Dense(1) layer with a sigmoid: the probability that one person
     wrote both posts."""
-    model = _posts(submission)
+    model = _posts(submission, shared=True)
     expect_dense_output(model, "same_author", (None, 1), "sigmoid", POSTS_EXERCISE,
                         fix="layers.Dense(1, activation='sigmoid', name='same_author') on the concatenated encodings",
                         why=" so that it is a probability between 0 and 1")
@@ -162,7 +169,7 @@ def test_posts_one_shared_lstm(submission):
     """Exercise 1: the model holds ONE LSTM layer, with one set of variables, called on both posts: each post goes
     through that very LSTM (two calls in the graph, one per post) and through the same layers with weights, before
     the two paths meet."""
-    model = _posts(submission)
+    model = _posts(submission, shared=True)
     lstms = lstm_layers(model)
     if not lstms:
         raise GradeFailure(f"{POSTS_EXERCISE}: the model has no LSTM layer; read each post with one "
@@ -196,7 +203,7 @@ def test_posts_lstm_units(submission):
     (None, units): with the default 64 and with units=8."""
     for sizes in (CLASSIC_POSTS, SMALL_POSTS):
         units, label = sizes[2], _call_label(sizes)
-        model = _posts(submission, sizes)
+        model = _posts(submission, sizes, shared=True)
         lstms = lstm_layers(model)
         if not lstms:
             raise GradeFailure(f"{label}: the model has no LSTM layer; read each post with layers.LSTM(units).")
@@ -224,7 +231,7 @@ def _through_dropout(call: Call) -> Call:
 def test_posts_concatenation(submission):
     """Exercise 1: the two encodings are concatenated, post_a's first, and the output layer reads the
     concatenation."""
-    model = _posts(submission)
+    model = _posts(submission, shared=True)
     ends = {name: encodings(model, branch) for name, branch in branches(model).items()}
     output = graph_of(model).outputs[0]
     if type(output.layer).__name__ == "Activation" and len(output.inputs) == 1:
@@ -255,7 +262,7 @@ def test_posts_parameter_count(submission):
     output unit's: 82,305 with the defaults, 945 with timesteps=12, features=20, units=8."""
     for sizes in (CLASSIC_POSTS, SMALL_POSTS):
         _, features, units = sizes
-        model = _posts(submission, sizes)
+        model = _posts(submission, sizes, shared=True)
         want, got = parameters_of_posts_model(*sizes), model.count_params()
         if got != want:
             lstm = 4 * units * (features + units + 1)
@@ -272,14 +279,15 @@ def test_posts_parameter_count(submission):
 @graded(EXERCISE, 1)
 def test_siamese_inputs(submission):
     """Exercise 2: two inputs, 'image_a' and 'image_b', each of shape (None, 8, 8, 1), float32."""
-    expect_inputs(_siamese(submission), [(name, (None, 8, 8, 1), "float32") for name in IMAGES], EXERCISE)
+    expect_inputs(_siamese(submission, shared=True), [(name, (None, 8, 8, 1), "float32") for name in IMAGES],
+                  EXERCISE)
 
 
 @graded(EXERCISE, 1)
 def test_siamese_output(submission):
     """Exercise 2: one output, 'same', a Dense(1) layer with a sigmoid: the probability that both show the same
     digit."""
-    model = _siamese(submission)
+    model = _siamese(submission, shared=True)
     expect_dense_output(model, "same", (None, 1), "sigmoid", EXERCISE,
                         fix="layers.Dense(1, activation='sigmoid', name='same') on the merged encodings",
                         why=" so that it is a probability between 0 and 1")
@@ -289,7 +297,7 @@ def test_siamese_output(submission):
 def test_siamese_shares_encoder(submission):
     """Exercise 2: both images go through the same layer objects, with the same variables, before the two paths
     meet."""
-    model = _siamese(submission)
+    model = _siamese(submission, shared=True)
     found = branches(model)
     missing = [name for name in IMAGES if name not in found]
     if missing:
@@ -313,7 +321,7 @@ def test_siamese_shares_encoder(submission):
 def test_siamese_units(submission):
     """Exercise 2: each image is encoded into `units` numbers (tried with units=16 and units=32)."""
     for units in (16, 32):
-        model = _siamese(submission, units)
+        model = _siamese(submission, units, shared=True)
         for name, branch in branches(model).items():
             ends = encodings(model, branch)
             sizes = sorted({tuple(end.outputs[0].shape)[-1] for end in ends})
@@ -325,7 +333,7 @@ def test_siamese_units(submission):
 @graded(EXERCISE, 1)
 def test_siamese_symmetric(submission):
     """Exercise 2: swapping the two images does not change the answer (shared encoder, then |a − b|)."""
-    model = _siamese(submission)
+    model = _siamese(submission, shared=True)
     a, b = random_batch((16, 8, 8, 1), "symmetric", "a"), random_batch((16, 8, 8, 1), "symmetric", "b")
     forward = submission.run(f"predicting with the model of {EXERCISE}", model.predict,
                              {"image_a": a, "image_b": b}, verbose=0)
@@ -363,7 +371,7 @@ OTHER_MERGES = [
 def test_siamese_absolute_difference(submission):
     """Exercise 2: the two encodings are merged by their absolute difference |a − b|: the first layer with weights
     after the two paths meet receives exactly |encoding of image_a − encoding of image_b|."""
-    model = _siamese(submission)
+    model = _siamese(submission)  # a model of its own: a probe model is built on its tensors
     found = branches(model)
     ends = {}
     for name in IMAGES:
@@ -422,7 +430,7 @@ def test_siamese_learns(submission):
     rows = run_rng(EXERCISE, "learns").choice(len(y), 512, replace=False)  # other pairs every grading run
     x = {name: x[name][rows] for name in IMAGES}
     y = y[rows]
-    model = _siamese(submission)
+    model = _siamese(submission)  # a model of its own: it is compiled and trained
     model.compile(optimizer=keras.optimizers.Adam(0.005), loss="binary_crossentropy")
     history = submission.run(f"training the model of {EXERCISE}", model.fit, x, y, epochs=8, batch_size=64,
                              verbose=0)

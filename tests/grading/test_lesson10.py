@@ -58,10 +58,15 @@ def features(setting: tuple = SETTINGS[0], n: int = 48, draw: int = 0) -> dict[s
             "photo": rng.uniform(0, 255, (n, *photo)).astype("float32")}
 
 
-def _build(submission: Submission, setting: tuple = SETTINGS[0], draw: int = 0, **kwargs: Any) -> keras.Model:
+def _build(submission: Submission, setting: tuple = SETTINGS[0], draw: int = 0, *, shared: bool = False,
+           **kwargs: Any) -> keras.Model:
+    """The submission's model, built on the features of ``setting`` and ``draw``; ``shared`` (the grader's, not
+    passed on): the one rebuilt model the tests that only read it share (:meth:`Submission.shared_model`), else a
+    model of the test's own (to train)."""
     _, _, makes, words, grades = setting
     fresh_session()
-    return submission.model(BUILD, features(setting, draw=draw), makes, words, grades, **kwargs)
+    ask = submission.shared_model if shared else submission.model
+    return ask(BUILD, features(setting, draw=draw), makes, words, grades, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ reading graphs
@@ -195,7 +200,7 @@ def test_car_inputs(submission):
     """Exercise 1: five named inputs: make (1,) int32, age and mileage (1,) float32, review (length,) int32, photo
     (height, width, 1) float32, of the shapes of the given features (two settings)."""
     for setting in SETTINGS:
-        expect_inputs(_build(submission, setting), _full_inputs(setting), BUILD)
+        expect_inputs(_build(submission, setting, shared=True), _full_inputs(setting), BUILD)
 
 
 @graded(BUILD, 2)
@@ -203,7 +208,7 @@ def test_car_heads(submission):
     """Exercise 1: two outputs: 'price' a Dense(1) with no activation, 'grade' a Dense(grades) with softmax."""
     for setting in SETTINGS:
         grades = setting[4]
-        model = _build(submission, setting)
+        model = _build(submission, setting, shared=True)
         expect_outputs(model, [("price", (None, 1)), ("grade", (None, grades))], BUILD)
         for name, wanted in (("price", "Dense(1, linear)"), ("grade", f"Dense({grades}, softmax)")):
             found = _head(model, name)
@@ -218,7 +223,7 @@ def test_car_normalizes_the_numbers(submission):
     takes raw years and km)."""
     for draw in (0, 1):
         x = features(draw=draw)
-        model = _build(submission, draw=draw)
+        model = _build(submission, draw=draw, shared=True)
         for name in ("age", "mileage"):
             start = _input(model, name)
             call = _one(_readers(model, start)) if start is not None else None
@@ -243,7 +248,7 @@ def test_car_table_branch(submission):
     read by a Dense(16, relu)."""
     for setting in SETTINGS:
         makes = setting[2]
-        model = _build(submission, setting)
+        model = _build(submission, setting, shared=True)
         _branch(model, "make", [f"CategoryEncoding({makes}, output_mode='one_hot')"], "the make's index, one-hot")
         ends = {name: _one(_readers(model, _input(model, name))) for name in ("make", "age", "mileage")}
         joins = {name: _one(_readers(model, end)) if end is not None else None for name, end in ends.items()}
@@ -262,7 +267,7 @@ def test_car_review_branch(submission):
     """Exercise 1: review goes through Embedding(words, 16), Conv1D(32, 3, relu) and GlobalMaxPooling1D."""
     for setting in SETTINGS:
         words = setting[3]
-        _branch(_build(submission, setting), "review",
+        _branch(_build(submission, setting, shared=True), "review",
                 [f"Embedding({words}, 16)", "Conv1D(32, 3, relu)", "GlobalMaxPooling1D"], "words first: "
                 "Embedding(words, 16)")
 
@@ -271,7 +276,7 @@ def test_car_review_branch(submission):
 def test_car_photo_branch(submission):
     """Exercise 1: photo goes through Rescaling(1/255), Conv2D(8, 3, strides=2, relu), Conv2D(16, 3, strides=2,
     relu), Flatten and Dense(16, relu)."""
-    _branch(_build(submission), "photo", ["Rescaling(1/255)", "Conv2D(8, 3, strides=2, relu)",
+    _branch(_build(submission, shared=True), "photo", ["Rescaling(1/255)", "Conv2D(8, 3, strides=2, relu)",
                                           "Conv2D(16, 3, strides=2, relu)", "Flatten", "Dense(16, relu)"],
             "raw pixels 0-255 scaled to 0-1 first")
 
@@ -280,7 +285,7 @@ def test_car_photo_branch(submission):
 def test_car_merge(submission):
     """Exercise 1: the three branches are concatenated and read by one Dense(32, relu) named 'shared', which both
     heads read."""
-    model = _build(submission)
+    model = _build(submission, shared=True)
     shared = _shared(model)
     if shared is None:
         raise GradeFailure(f"{BUILD}: both heads should read one and the same Dense(32, relu) named 'shared'.")
@@ -306,7 +311,7 @@ def _predict(submission: Submission, model: keras.Model, x: dict[str, np.ndarray
 @graded(BUILD, 1)
 def test_car_outputs_depend_on_every_input(submission):
     """Exercise 1 (behaviour): changing any one input changes both predictions."""
-    model = _build(submission)
+    model = _build(submission, shared=True)
     x = features(n=16, draw=5)
     other = features(n=16, draw=6)
     base = _predict(submission, model, x)
@@ -326,7 +331,7 @@ def test_car_inputs_of_the_named_kinds_only(submission):
     full = {name: (name, shape, dtype) for name, shape, dtype in _full_inputs(setting)}
     for kinds, names in ((("review", "photo"), ["review", "photo"]), (("table",), ["make", "age", "mileage"]),
                          (("table", "photo"), ["make", "age", "mileage", "photo"]), (("review",), ["review"])):
-        model = _build(submission, setting, inputs=kinds)
+        model = _build(submission, setting, shared=True, inputs=kinds)
         try:
             expect_inputs(model, [full[name] for name in names], BUILD)
         except GradeFailure as failure:
@@ -343,7 +348,7 @@ def test_car_heads_of_the_named_kinds_only(submission):
     """Exercise 1: heads=(...) keeps only the named heads."""
     setting = SETTINGS[1]
     for heads, wanted in ((("price",), [("price", (None, 1))]), (("grade",), [("grade", (None, setting[4]))])):
-        model = _build(submission, setting, heads=heads)
+        model = _build(submission, setting, shared=True, heads=heads)
         try:
             expect_outputs(model, wanted, BUILD)
         except GradeFailure as failure:
@@ -353,7 +358,7 @@ def test_car_heads_of_the_named_kinds_only(submission):
 @graded(BUILD, 1)
 def test_car_uncompiled_and_named(submission):
     """Exercise 1: the model is returned uncompiled, with the given name."""
-    model = _build(submission, name="grader_cars")
+    model = _build(submission, shared=True, name="grader_cars")
     if getattr(model, "compiled", False):
         raise GradeFailure(f"{BUILD}: the model should be returned uncompiled (compile_car_model does that); remove "
                            "the model.compile(...) call.")
@@ -365,7 +370,7 @@ def test_car_uncompiled_and_named(submission):
 @graded(BUILD, 1, hidden=True)
 def test_car_learns(submission):
     """Exercise 1 (behaviour): a short fit lowers the loss (every layer is trainable)."""
-    model = _build(submission)
+    model = _build(submission)  # a model of its own: it is compiled and trained
     x = features(n=128)
     rng = run_rng(BUILD, "learns")
     y = {"price": (x["age"] / 5 + x["make"]).astype("float32") + rng.normal(0, 0.1, (128, 1)).astype("float32"),

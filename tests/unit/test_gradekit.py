@@ -839,3 +839,114 @@ def test_a_second_pass_runs_once_and_not_for_a_class_graded_one_at_a_time(tmp_pa
     log.clear()
     classroom.batch(_class_of(tmp_path / "one", "a", "b"), tmp_path / "out1", 1, ["01"], {})
     assert [s for s, _ in log] == ["a", "b"], "one at a time: nothing ran beside it, so no second pass"
+
+
+# ------------------------------------------------------------------------------------------------ shared answers
+
+
+def _digits_mlp(units: int = 4) -> keras.Model:
+    pixels = keras.Input((6,), name="pixels")
+    return keras.Model(pixels, L.Dense(3, activation="softmax", name="digit")(L.Dense(units)(pixels)), name="mlp")
+
+
+def _count_unpacks(monkeypatch) -> list[int]:
+    calls = [0]
+    unpack = evidence.unpack
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return unpack(*args, **kwargs)
+
+    monkeypatch.setattr(evidence, "unpack", counting)
+    return calls
+
+
+def test_a_shared_answer_is_rebuilt_once_and_a_plain_one_at_every_ask(monkeypatch):
+    submission = Submission.from_objects("lesson99", mlp=_digits_mlp)
+    submission.model("mlp", 5)  # the worker answers once: from here on every ask is answered from the cache
+    unpacks = _count_unpacks(monkeypatch)
+    first, second = submission.shared_model("mlp", 5), submission.shared_model("mlp", 5)
+    assert first is second and unpacks[0] == 1, "one rebuilt model for every shared ask"
+    assert submission.shared_call("mlp", 5) is first, "shared_call and shared_model share it"
+    plain = [submission.model("mlp", 5), submission.call("mlp", 5)]
+    assert unpacks[0] == 3 and len({id(first), *map(id, plain)}) == 3, "a plain ask rebuilds a model of its own"
+    other = submission.shared_model("mlp", 7)
+    assert other is not first and other.layers[1].units == 7, "other arguments, another answer"
+
+
+def test_a_failing_shared_answer_gives_the_same_feedback_at_every_ask(monkeypatch):
+    def broken():
+        raise ValueError("no model today")
+
+    def with_lambda():
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, L.Lambda(lambda t: t * 2)(inputs))
+
+    def not_evidence():  # an answer the judge cannot rebuild: the worker's evidence names a layer that is not one
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, L.Dense(2)(inputs))
+
+    submission = Submission.from_objects("lesson99", broken=broken, with_lambda=with_lambda, number=lambda: 3,
+                                         not_evidence=not_evidence)
+    rebuilds = [0]
+    rebuild = Submission._rebuild
+
+    def counting(self, *args, **kwargs):
+        rebuilds[0] += 1
+        return rebuild(self, *args, **kwargs)
+
+    monkeypatch.setattr(Submission, "_rebuild", counting)
+    refuse = evidence.Unpacker._create
+
+    def refusing(self, record):
+        if "layer" in record:
+            raise evidence.EvidenceError("the answer describes a layer that is not one")
+        return refuse(self, record)
+
+    monkeypatch.setattr(evidence.Unpacker, "_create", refusing)
+    for name, pattern in (("broken", "raised ValueError: no model today"),
+                          ("with_lambda", "Keras' built-in layers only|Lambda"),
+                          ("not_evidence", "cannot rebuild what it returned: the answer describes a layer"),
+                          ("number", "returned int, not a keras.Model")):
+        rebuilds[0], feedback = 0, []
+        for _ in range(3):
+            with pytest.raises(GradeFailure, match=pattern) as failure:
+                submission.shared_model(name)
+            feedback.append((type(failure.value), str(failure.value)))
+        assert feedback == [feedback[0]] * 3, f"{name}: the same feedback at every ask"
+        assert rebuilds[0] == 1, f"{name}: the answer was read once, its failure kept"
+        with pytest.raises(GradeFailure) as plain:
+            submission.model(name)
+        assert (type(plain.value), str(plain.value)) == feedback[0], f"{name}: what a plain ask says"
+
+
+def test_a_shared_model_outlives_a_fresh_session_with_its_names_and_weights():
+    from gradekit.harness import fresh_session
+
+    submission = Submission.from_objects("lesson99", mlp=_digits_mlp)
+    fresh_session()
+    model = submission.shared_model("mlp")
+    names = [layer.name for layer in model.layers]
+    x = np.random.default_rng(0).random((4, 6)).astype("float32")
+    want = model.predict(x, verbose=0)
+    fresh_session()  # keras.backend.clear_session(): Keras' names and seeds start again
+    L.Dense(2), L.Dense(2)  # noqa: B018 - layers made since take Keras' generated names
+    again = submission.shared_model("mlp")
+    assert again is model and [layer.name for layer in again.layers] == names == ["pixels", "dense", "digit"]
+    assert np.allclose(again.predict(x, verbose=0), want, atol=1e-6)
+    assert [layer.name for layer in submission.model("mlp").layers] == names, "a plain rebuild reads alike"
+
+
+def test_a_shared_answer_built_on_the_graders_objects_is_shared_only_while_they_are_the_same():
+    def extend(given):
+        return keras.Model(given.inputs, L.Dense(2, name="head")(given.outputs[0]))
+
+    submission = Submission.from_objects("lesson99", extend=extend)
+    keras.backend.clear_session()
+    given = _digits_mlp()
+    model = submission.shared_model("extend", given)
+    assert submission.shared_model("extend", given) is model
+    keras.backend.clear_session()
+    fresh = _digits_mlp()  # the same request, other objects: the answer is built on them
+    rebuilt = submission.shared_model("extend", fresh)
+    assert rebuilt is not model and rebuilt.get_layer("digit") is fresh.get_layer("digit")
