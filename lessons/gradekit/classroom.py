@@ -400,9 +400,9 @@ def gradebook(reports: list[dict], path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student"] + exercises + ["total", "possible", "sandbox", "flags"])
+        text = class_report.spreadsheet_text
         for rep in sorted(reports, key=lambda r: r["student"]):
             points = class_report.exercise_points(rep)
-            text = class_report.spreadsheet_text
             writer.writerow([text(str(rep["student"]))] + [f"{points.get(e, (0.0, 0.0))[0]:g}" for e in exercises]
                             + [f"{rep['earned']:g}", f"{rep['possible']:g}", text(str(rep.get("sandbox", ""))),
                                text("; ".join(str(flag) for flag in rep.get("flags", [])))])
@@ -563,11 +563,14 @@ def _read_shard(folder: Path) -> dict:
     if not path.is_file():
         raise MergeError(f"{folder} holds no {SHARD_FILE}: it is not a shard folder, or its grading did not finish "
                          "(grade it again with batch --shard I/N)")
-    problem = ""
     try:
-        manifest = json.loads(path.read_bytes()[:MAX_SHARD_BYTES + 1]) if path.stat().st_size <= MAX_SHARD_BYTES \
-            else None
-        problem = _shard_problem(manifest)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SHARD_BYTES + 1)  # a bounded read, whatever the file's size
+        if len(data) > MAX_SHARD_BYTES:
+            problem = f"it is larger than {MAX_SHARD_BYTES} bytes"
+        else:
+            manifest = json.loads(data)
+            problem = _shard_problem(manifest)
     except (OSError, ValueError) as error:
         problem = f"it cannot be read as JSON ({type(error).__name__})"
     if problem:
@@ -586,7 +589,7 @@ def _shard_problem(manifest: object) -> str:
     """'' or what is wrong with a shard.json's content. Its student names become file names under the shard folder,
     so each must be one plain name (as a class folder's entry is), never a path."""
     if not isinstance(manifest, dict):
-        return "it is not a JSON object" if manifest is not None else f"it is larger than {MAX_SHARD_BYTES} bytes"
+        return "it is not a JSON object"
     kinds = {"shard": int, "shards": int, "course_version": str, "class": str, "lessons": list, "entries": list,
              "students": list}
     for key, kind in kinds.items():
