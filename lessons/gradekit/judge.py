@@ -38,7 +38,9 @@ MEMORY_MB = int(os.environ.get("COURSE_JUDGE_MEMORY_MB", 8192))
 
 def main() -> int:
     answers = os.fdopen(os.dup(1), "w", buffering=1)  # the protocol's channel; fd 1 and 2 go to each job's log
-    import keras  # noqa: F401 - the point of a judge that lasts: Keras is imported once
+    from gradekit.lean import import_keras
+
+    import_keras()  # the point of a judge that lasts: Keras is imported once (without what grading never uses)
     import pytest
 
     from gradekit import sandbox

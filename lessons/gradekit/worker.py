@@ -398,8 +398,11 @@ def warm_up() -> None:
     backend's runtime (TensorFlow's, or JAX's XLA client and compiler) starts with a prediction, and writing the
     model as evidence loads Keras' serialization, which imports TensorFlow when it is installed, whatever the
     backend. Libraries loaded now are read while every file still can be, and their memory counts before the
-    limit on what the submission may add (:func:`gradekit.sandbox.confine`)."""
-    import keras
+    limit on what the submission may add (:func:`gradekit.sandbox.confine`). Keras is imported without the optional
+    integrations grading never uses (:mod:`gradekit.lean`)."""
+    from gradekit.lean import import_keras
+
+    keras = import_keras()
 
     warm = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     warm.predict(np.zeros((1, 2), "float32"), verbose=0)

@@ -950,3 +950,49 @@ def test_a_shared_answer_built_on_the_graders_objects_is_shared_only_while_they_
     fresh = _digits_mlp()  # the same request, other objects: the answer is built on them
     rebuilt = submission.shared_model("extend", fresh)
     assert rebuilt is not model and rebuilt.get_layer("digit") is fresh.get_layer("digit")
+
+
+# ------------------------------------------------------------------------------------------------ a lean Keras import
+
+_LEAN_PROBE = """
+import sys
+from gradekit import lean, worker
+worker.warm_up()  # what a worker does before confinement: import Keras (gradekit.lean), predict, pack a model
+loaded = sorted(name for name in lean.OPTIONAL if name in sys.modules)
+import keras
+import numpy as np
+import sklearn.decomposition  # asked for afterwards, it imports as usual
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+assert model.predict(np.ones((1, 3), "float32"), verbose=0).shape == (1, 2)
+print(",".join(loaded) + "|" + keras.backend.backend())
+"""
+
+
+def _lean_probe(backend: str | None) -> tuple[str, str]:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lessons"), env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", _LEAN_PROBE], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded, _, used = done.stdout.strip().splitlines()[-1].partition("|")
+    return loaded, used
+
+
+def test_a_worker_imports_keras_without_the_optional_integrations_and_they_import_later():
+    backend = keras.backend.backend()
+    loaded, used = _lean_probe(backend)
+    assert used == backend
+    assert loaded == ("jax" if backend == "jax" else ""), "only the backend's own package is imported with Keras"
+
+
+@pytest.mark.parametrize("backend, hidden", [("tensorflow", {"sklearn", "matplotlib", "jax"}),
+                                             ("jax", {"sklearn", "matplotlib"}), ("", {"sklearn", "matplotlib"})])
+def test_the_backends_own_package_is_never_hidden(backend, hidden, monkeypatch):
+    from gradekit import lean
+
+    for name in lean.OPTIONAL:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert lean.hidden_while_importing(backend) == hidden
