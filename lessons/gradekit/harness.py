@@ -42,6 +42,8 @@ from gradekit.worker import Engine, find_lesson, kill_group, short, spawn, spawn
 
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_MEMORY_MB = 4096
+# seconds beyond the call time limit a worker has to answer when loading a lesson's file (a loaded machine)
+LOAD_MARGIN = 30.0
 ENGINE_PACKAGES = ("gradekit", "coursekit")
 LESSONS_DIR = Path(__file__).resolve().parents[1]
 
@@ -323,9 +325,15 @@ class WorkerProcess:
                 chunks.append(chunk)
                 have += len(chunk)
 
-    def request(self, message: bytes, deadline: float) -> bytes:
+    def ensure_started(self) -> int:
+        """Start the worker unless it is running and ready; how many times it has been started (each start loads
+        the lessons afresh)."""
         if self.proc is None or self.proc.poll() is not None or not self.ready:
             self._start()
+        return self.starts
+
+    def request(self, message: bytes, deadline: float) -> bytes:
+        self.ensure_started()
         assert self.proc is not None and self.proc.stdin is not None
         try:
             write_frame(self.proc.stdin.fileno(), message)
@@ -452,6 +460,8 @@ class Submission:
         self._shared: dict[str, tuple[list[Any], tuple[bool, Any]]] = {}
         self.memo: dict[str, Any] = {}  # graders may keep what they drew or observed once per submission here
         self._stopped: dict[str, str] = {}  # exercise -> why its calls fail at once (a timeout, a dead worker)
+        self._loaded_by = 0  # the worker start (WorkerProcess.starts) that loaded this lesson's file
+        self._unloadable = ""  # why no exercise of the lesson can be graded (its file's top level never ended)
 
     @classmethod
     def load(cls, location: Path, lesson: str, call_timeout: float = DEFAULT_CALL_TIMEOUT,
@@ -529,6 +539,33 @@ class Submission:
         if problem:
             raise GradeFailure(f"not graded: {problem}.")
 
+    def _load(self) -> None:
+        """Before a worker's first call for this lesson (after each start), have it load the lesson's file alone,
+        with a deadline of its own: the call time limit, plus :data:`LOAD_MARGIN`. A file whose top level runs on
+        past that limit (code that ignores the worker's alarm: an attacker, or a blocking call that never returns)
+        would hang again on every restart, so it stops the whole lesson once, with one message, instead of
+        costing each exercise the longer wait of a call and a new worker, up to the submission's time limit."""
+        if self._unloadable:
+            raise GradeFailure(self._unloadable)
+        ensure = getattr(self.transport, "ensure_started", None)  # a worker process (not the in-process engine)
+        if ensure is None:
+            return
+        try:
+            start = ensure()
+            if start == self._loaded_by:
+                return
+            message = evidence.encode({"op": "load", "lesson": self.lesson}, [])
+            self.transport.request(message, time.monotonic() + self.call_timeout + LOAD_MARGIN)
+        except WorkerDied as died:
+            if str(died) != "timeout":
+                return  # the call that follows starts a worker again and says what happened, as before
+            self._unloadable = (f"loading {self.lesson}'s file did not finish within {self.call_timeout:g} s: code "
+                                "at its top level ran on past the time limit, so none of its exercises can be "
+                                "graded (an endless loop or a long training run outside any function? Move it "
+                                "into a function).")
+            raise GradeFailure(self._unloadable) from None
+        self._loaded_by = start
+
     def _ask(self, op: str, name: str, args: tuple, kwargs: dict, what: str, probe: str = "",
              shared: bool = False) -> Any:
         self.refused()
@@ -543,6 +580,7 @@ class Submission:
         key = hashlib.sha256(message).hexdigest()
         answer = self._answers.get(key)
         if answer is None:
+            self._load()
             try:
                 answer = self.transport.request(message, time.monotonic() + self.call_timeout * 4 + 30)
             except MemoryError:  # the judge's own limit (gradekit.judge), reading a huge answer

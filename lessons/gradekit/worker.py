@@ -256,6 +256,8 @@ class Engine:
         if op == "ping":
             return {"ok": True}, []
         lesson = self.lesson(str(request.get("lesson")))
+        if op == "load":  # the lesson's file alone (a module runs its top level now): the judge times it apart
+            return {"ok": True}, []
         name = str(request.get("name"))
         target, problem = lesson.lookup(name)
         if problem:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -406,13 +407,15 @@ def test_the_grader_files_are_unchanged(graded):
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Nothing of a submission outlives its grading. One attacker between two honest neighbours (the reference answer),
-# graded side by side by two judges: at import it fills its scratch until a write fails, starts a process the
-# audit hook does not see (fork_exec, a session of its own, a preexec_fn that never returns, holding a file open),
-# then ignores SIGALRM and loops forever, so that its judge is killed at the per-submission limit. Everything it
-# made carries TOKEN in its name, so the process table can be searched for it afterwards.
+# Nothing of a submission outlives its grading, whether its worker is killed by the judge or its judge by the
+# classroom. The attacker, at import, fills its scratch until a write fails and starts processes the audit hook does
+# not see (fork_exec, a session of its own, a preexec_fn that never returns, holding a file open). Then it ignores
+# SIGALRM and loops forever: at the top level of its file (LEAVES_THINGS_BEHIND: the judge kills its worker when
+# loading the file overruns, and the lesson is stopped once), or inside the exercise's function (HANGS_IN_A_CALL: the
+# judge waits, and is killed at the per-submission limit). Everything it made carries TOKEN in its name, so the
+# process table can be searched for it during and after grading.
 
-LEAVES_THINGS_BEHIND = '''
+_STARTS_THINGS = '''
 import os
 import signal
 import subprocess
@@ -441,10 +444,22 @@ for _argv, _preexec in (([b"/bin/sleep", b"100000"], None), ([b"/nonexistent"], 
                               -1, -1, _read, _write, True, True, -1, None, None, None, -1, _preexec, False)
     except Exception:
         pass
+'''
+
+LEAVES_THINGS_BEHIND = _STARTS_THINGS + '''
 signal.signal(signal.SIGALRM, signal.SIG_IGN)
 _alarm = open(TOKEN + "-alarm", "w")
 while True:
     pass
+'''
+
+HANGS_IN_A_CALL = _STARTS_THINGS + '''
+
+def build_functional_mlp(*args, **kwargs):
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    _alarm = open(TOKEN + "-alarm", "w")
+    while True:
+        pass
 '''
 
 
@@ -464,38 +479,82 @@ def _processes_marked(token: str) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox and /proc are Linux's")
-def test_an_attacker_leaves_nothing_behind_and_its_neighbours_keep_every_point(tmp_path, monkeypatch):
+def _grade_an_attacker(tmp_path, monkeypatch, students: dict[str, str], jobs: int, options: dict) -> dict:
+    """Grade the class in a private temporary folder; the reports, once nothing of the attacker is running. Asserts
+    that the attacker's processes ran during grading (the attack happened), and that none of them, and no folder or
+    file, outlived it."""
     import tempfile
+    import threading
     import time
-    import uuid
 
-    from gradekit import sandbox
-
-    token = f"attacker-{uuid.uuid4().hex}"
+    token = next(iter(set(re.findall(r"attacker-[0-9a-f]{32}", "".join(students.values())))))
     private = tmp_path / "tmp"  # every folder grading makes (grading-judge-*, the workers' folders) goes here
     private.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(private))
     monkeypatch.setenv("TMPDIR", str(private))
     folder = tmp_path / "class"
-    for name, source in (("a-honest", SOLUTION), ("b-attacker", LEAVES_THINGS_BEHIND.format(token=token)),
-                         ("c-honest", SOLUTION)):
+    for name, source in students.items():
         (folder / name).mkdir(parents=True)
         (folder / name / "lesson01.py").write_text(source)
-    usable = sandbox.bubblewrap()[0] is not None
-    # an honest lesson 01 takes about 40 s on JAX with the rest of the suite beside it; an honest submission that runs
-    # out of time beside the attacker (which keeps a core busy) is graded again alone (batch)
-    options = {"call_timeout": 10.0, "submission_timeout": 75.0, "memory_mb": 1024, "scratch_mb": 32,
-               "require_sandbox": usable}
-    reports = {r["student"]: r for r in classroom.batch(folder, tmp_path / "out", jobs=2, lessons=["01"],
-                                                         options=options)}
-    for honest in ("a-honest", "c-honest"):
-        assert reports[honest]["earned"] == reports[honest]["possible"] > 0, reports[honest]["tests"]
-        assert reports[honest]["sandbox"].startswith("bubblewrap " if usable else "no bubblewrap (")
-    attacker = reports["b-attacker"]
-    assert attacker["earned"] == 0 and all("took longer than 75 s" in t["feedback"] for t in attacker["tests"])
+    seen, done = [], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set() and not seen:
+            seen.extend(_processes_marked(token))
+            done.wait(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        reports = {r["student"]: r for r in classroom.batch(folder, tmp_path / "out", jobs=jobs, lessons=["01"],
+                                                             options=options)}
+    finally:
+        done.set()
+        watcher.join()
+    assert seen, "the attacker's processes were never seen running: the attack did not happen"
     deadline = time.monotonic() + 10
     while _processes_marked(token) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _processes_marked(token), "a process of the attacker outlived its grading"
     assert sorted(p.name for p in private.rglob("*")) == [], "grading left folders or files behind"
+    return reports
+
+
+def _sandbox_options(**options) -> tuple[dict, bool]:
+    from gradekit import sandbox
+
+    usable = sandbox.bubblewrap()[0] is not None
+    return {"memory_mb": 1024, "scratch_mb": 32, "require_sandbox": usable, **options}, usable
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox and /proc are Linux's")
+def test_an_attacker_leaves_nothing_behind_and_its_neighbours_keep_every_point(tmp_path, monkeypatch):
+    """One attacker between two honest neighbours (the reference answer), graded side by side by two judges."""
+    import uuid
+
+    token = f"attacker-{uuid.uuid4().hex}"
+    # an honest lesson 01 takes about 40 s on JAX with the rest of the suite beside it; an honest submission that runs
+    # out of time beside the attacker (which keeps a core busy) is graded again alone (batch)
+    options, usable = _sandbox_options(call_timeout=10.0, submission_timeout=75.0)
+    students = {"a-honest": SOLUTION, "b-attacker": LEAVES_THINGS_BEHIND.format(token=token), "c-honest": SOLUTION}
+    reports = _grade_an_attacker(tmp_path, monkeypatch, students, 2, options)
+    for honest in ("a-honest", "c-honest"):
+        assert reports[honest]["earned"] == reports[honest]["possible"] > 0, reports[honest]["tests"]
+        assert reports[honest]["sandbox"].startswith("bubblewrap " if usable else "no bubblewrap (")
+    attacker = reports["b-attacker"]
+    assert attacker["earned"] == 0 and all("loading lesson01's file did not finish within 10 s" in t["feedback"]
+                                           for t in attacker["tests"]), attacker["tests"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox and /proc are Linux's")
+def test_an_attacker_whose_judge_is_killed_at_the_time_limit_leaves_nothing_behind(tmp_path, monkeypatch):
+    import uuid
+
+    token = f"attacker-{uuid.uuid4().hex}"
+    # a call may take the call time limit four times over and 30 s more before the judge gives up on it: the
+    # per-submission limit comes first, and the classroom kills the judge (one at a time: no second pass)
+    options, _ = _sandbox_options(call_timeout=10.0, submission_timeout=40.0)
+    reports = _grade_an_attacker(tmp_path, monkeypatch, {"attacker": HANGS_IN_A_CALL.format(token=token)}, 1, options)
+    attacker = reports["attacker"]
+    assert attacker["earned"] == 0 and all("took longer than 40 s" in t["feedback"] for t in attacker["tests"]), \
+        attacker["tests"]

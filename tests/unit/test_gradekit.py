@@ -234,6 +234,69 @@ def test_after_a_timeout_the_exercise_fails_at_once():
 
 
 
+# the top level ignores the worker's alarm and never ends (the attack of tests/grader_tests/test_adversarial.py)
+_TOP_LEVEL_NEVER_ENDS = """
+import signal
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+while True:
+    pass
+
+
+def first():
+    return 1
+
+
+def second():
+    return 2
+"""
+
+
+def test_a_file_whose_top_level_never_ends_stops_its_lesson_once_and_costs_one_worker(tmp_path, monkeypatch):
+    from gradekit import harness
+
+    monkeypatch.setattr(harness, "LOAD_MARGIN", 2.0)
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "lesson99.py").write_text(_TOP_LEVEL_NEVER_ENDS)
+    (folder / "lesson98.py").write_text("def fine():\n    return 3\n")
+    try:
+        submission = Submission.load(folder, "lesson99", call_timeout=1)
+        with pytest.raises(GradeFailure, match=r"loading lesson99's file did not finish within 1 s: code at its top "
+                                               r"level ran on past the time limit, so none of its exercises"):
+            submission.call("first")
+        started, starts = time.perf_counter(), submission.transport.starts
+        with pytest.raises(GradeFailure, match="loading lesson99's file did not finish"):
+            submission.call("second")
+        assert time.perf_counter() - started < 0.5, "the other exercises fail at once"
+        assert submission.transport.starts == starts, "no other worker is started for them"
+        other = Submission.load(folder, "lesson98", call_timeout=1)
+        assert other.call("fine") == 3, "the submission's other lessons are graded"
+    finally:
+        close_workers()
+
+
+def test_each_worker_start_loads_the_lesson_alone_before_its_first_call(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "lesson99.py").write_text("def echo(x):\n    return x\n")
+    try:
+        submission = Submission.load(folder, "lesson99", call_timeout=20)
+        ops, request = [], submission.transport.request
+
+        def spy(message, deadline):
+            ops.append(evidence.decode(message)[0]["op"])
+            return request(message, deadline)
+
+        submission.transport.request = spy
+        assert (submission.call("echo", 1), submission.call("echo", 2)) == (1, 2)
+        submission.transport.kill()  # as after a call that overran: the next call starts another worker
+        assert submission.call("echo", 2) == 2, "answered from the judge's record: no worker needed"
+        assert submission.call("echo", 3) == 3 and submission.transport.starts == 2
+        assert ops == ["load", "call", "call", "load", "call"]
+    finally:
+        close_workers()
+
+
 def test_after_running_out_of_memory_the_exercise_fails_at_once():
     calls = []
 
