@@ -40,12 +40,14 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import errno
 import hashlib
 import json
 import os
 import secrets
 import select
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -564,14 +566,11 @@ def _read_shard(folder: Path) -> dict:
         raise MergeError(f"{folder} holds no {SHARD_FILE}: it is not a shard folder, or its grading did not finish "
                          "(grade it again with batch --shard I/N)")
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SHARD_BYTES + 1)  # a bounded read, whatever the file's size
-        if len(data) > MAX_SHARD_BYTES:
-            problem = f"it is larger than {MAX_SHARD_BYTES} bytes"
-        else:
-            manifest = json.loads(data)
-            problem = _shard_problem(manifest)
-    except (OSError, ValueError) as error:
+        manifest = json.loads(_shard_bytes(path))
+        problem = _shard_problem(manifest)
+    except MergeError as error:
+        problem = str(error)
+    except ValueError as error:
         problem = f"it cannot be read as JSON ({type(error).__name__})"
     if problem:
         raise MergeError(f"{path} is not a shard manifest batch wrote: {problem}. Grade the shard again with batch "
@@ -582,7 +581,44 @@ def _read_shard(folder: Path) -> dict:
     return manifest
 
 
-MAX_SHARD_BYTES = 16 * 2**20  # a shard.json: a few hundred bytes per student
+MAX_SHARD_BYTES = 16 * 2**20  # a shard.json: a few hundred bytes per student; a report or feedback: tens of KB
+
+
+def _shard_bytes(path: Path) -> bytes:
+    """A file of a shard folder, read without following a link, only if it is a regular file, and at most
+    MAX_SHARD_BYTES: MergeError (the reason) otherwise. Shard folders come from the teacher's own runs, but often
+    through CI artifacts, so merge reads them as cautiously as the judge reads a submission."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise MergeError("it is a link or cannot be opened" if error.errno == errno.ELOOP
+                         else f"it cannot be opened ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MergeError("it is not a regular file")
+        data = handle.read(MAX_SHARD_BYTES + 1)  # a bounded read, whatever the file's size
+    if len(data) > MAX_SHARD_BYTES:
+        raise MergeError(f"it is larger than {MAX_SHARD_BYTES} bytes")
+    return data
+
+
+def _shard_report(folder: Path, student: str) -> tuple[bytes, bytes, dict]:
+    """A student's report (bytes, and as read) and feedback from a shard folder; MergeError if either is unusable."""
+    texts = []
+    for path in (folder / "reports" / f"{student}.json", folder / "feedback" / f"{student}.md"):
+        try:
+            texts.append(_shard_bytes(path))
+        except MergeError as error:
+            raise MergeError(f"{path} cannot be merged: {error}. Grade the shard again with batch --shard I/N") \
+                from None
+    try:
+        report = json.loads(texts[0])
+    except ValueError:
+        report = None
+    if not (isinstance(report, dict) and report.get("student") == student and isinstance(report.get("tests"), list)):
+        raise MergeError(f"{folder / 'reports' / f'{student}.json'} is not the report batch wrote for {student}. "
+                         "Grade the shard again with batch --shard I/N")
+    return texts[0], texts[1], report
 
 
 def _shard_problem(manifest: object) -> str:
@@ -635,16 +671,17 @@ def merge(folders: list[Path], out: Path) -> list[dict]:
             if student.casefold() in owners:
                 raise MergeError(f"{student} is in two shards ({owners[student.casefold()]} and {folder})")
             owners[student.casefold()] = folder
+    graded = sorted((entry, student, folder) for folder, m in manifests
+                    for entry, student in zip(m["entries"], m["students"]))
+    read = [_shard_report(folder, student) for _, student, folder in graded]  # all of them, before writing any
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("reports", "feedback"):
         (out / sub).mkdir(exist_ok=True)
-    graded = sorted((entry, student, folder) for folder, m in manifests
-                    for entry, student in zip(m["entries"], m["students"]))
     reports = []
-    for _, student, folder in graded:
-        shutil.copyfile(folder / "reports" / f"{student}.json", out / "reports" / f"{student}.json")
-        shutil.copyfile(folder / "feedback" / f"{student}.md", out / "feedback" / f"{student}.md")
-        reports.append(json.loads((folder / "reports" / f"{student}.json").read_text()))
+    for (_, student, _), (report_bytes, feedback_bytes, report) in zip(graded, read):
+        (out / "reports" / f"{student}.json").write_bytes(report_bytes)
+        (out / "feedback" / f"{student}.md").write_bytes(feedback_bytes)
+        reports.append(report)
     gradebook(reports, out / "gradebook.csv")
     (out / "junit.xml").write_text(junit(reports) + "\n")
     class_report.write(reports, out, str(first["course_version"]))  # the graders' version, one for every shard

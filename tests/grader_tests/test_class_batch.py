@@ -160,6 +160,20 @@ def _fake_shard(folder: Path, index: int, shards: int, names: list[str], **chang
     return folder
 
 
+def _replaced(folder: Path, name: str, link: Path | None = None, size: int = 0, text: str = "") -> Path:
+    """The shard folder with its file ``name`` replaced by a link, a file of ``size`` bytes, or ``text``."""
+    path = folder / name
+    path.unlink()
+    if link is not None:
+        path.symlink_to(link)
+    elif size:
+        with open(path, "wb") as handle:
+            handle.truncate(size)  # sparse: no disk is used
+    else:
+        path.write_text(text)
+    return folder
+
+
 def _broken(folder: Path, text: str) -> Path:
     (folder / "shard.json").write_text(text)
     return folder
@@ -176,6 +190,9 @@ def _broken(folder: Path, text: str) -> Path:
     ("not-json", "cannot be read as JSON"),
     ("no-students", "'students' is missing or not a list"),
     ("a-path-for-a-student", "must be as many plain names"),
+    ("a-linked-report", "bea.json cannot be merged: it is a link"),
+    ("a-huge-feedback", f"bea.md cannot be merged: it is larger than {classroom.MAX_SHARD_BYTES} bytes"),
+    ("a-forged-report", "is not the report batch wrote for bea"),
 ])
 def test_merge_refuses_shards_that_do_not_make_one_class_in_one_sentence(tmp_path, case, message):
     one = _fake_shard(tmp_path / "one", 1, 2, ["ann"])
@@ -190,7 +207,14 @@ def test_merge_refuses_shards_that_do_not_make_one_class_in_one_sentence(tmp_pat
            "no-students": lambda: _fake_shard(tmp_path / "two", 2, 2, ["bea"], students=None),
            # a forged manifest whose student is a path: merge would copy a file from outside the shard
            "a-path-for-a-student": lambda: _fake_shard(tmp_path / "two", 2, 2, ["bea"],
-                                                       students=["../../one/reports/ann"])}[case]()
+                                                       students=["../../one/reports/ann"]),
+           # a report or feedback that is a link, too large, or another student's: read with a bound, never followed
+           "a-linked-report": lambda: _replaced(_fake_shard(tmp_path / "two", 2, 2, ["bea"]), "reports/bea.json",
+                                                link=one / "reports" / "ann.json"),
+           "a-huge-feedback": lambda: _replaced(_fake_shard(tmp_path / "two", 2, 2, ["bea"]), "feedback/bea.md",
+                                                size=classroom.MAX_SHARD_BYTES + 1),
+           "a-forged-report": lambda: _replaced(_fake_shard(tmp_path / "two", 2, 2, ["bea"]), "reports/bea.json",
+                                                text=(one / "reports" / "ann.json").read_text())}[case]()
     proc = classroom_cli("merge", *[str(f) for f in (one, two) if f is not None], "--out", str(tmp_path / "out"),
                          timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
