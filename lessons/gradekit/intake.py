@@ -94,7 +94,7 @@ def take(location: Path, dest: Path) -> Intake:
         if isinstance(names, str):
             return Intake(dest, {EVERY_LESSON: names})
         problems = {}
-        chosen = _chosen(names)
+        chosen = chosen_files(names)
         for lesson, name in chosen.items():
             limit = MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_MODULE_BYTES
             why = _copy(folder, Path(name), name, dest / name, limit)
@@ -117,9 +117,10 @@ def _names(folder: int, label: str) -> list[str] | str:
     return names
 
 
-def _chosen(names: list[str]) -> dict[str, str]:
-    """The one file grading reads for each lesson, as the worker picks it: ``lessonNN.py``, else the first
-    ``NN_*.ipynb`` in sorted order. Hidden files are never taken."""
+def chosen_files(names: list[str]) -> dict[str, str]:
+    """The one file grading reads for each lesson (``lessonNN`` -> file name): ``lessonNN.py``, else the first
+    ``NN_*.ipynb`` in sorted order. Hidden files are never taken. Intake copies these; the worker and the judge find
+    a lesson's file in the copy by the same rule (:func:`gradekit.worker.find_lesson`)."""
     modules, notebooks = {}, {}
     for name in sorted(names):
         module, notebook = MODULE.fullmatch(name), NOTEBOOK.fullmatch(name)

@@ -203,12 +203,13 @@ def find_lesson(location: Path, lesson: str) -> tuple[Path | None, str]:
         if location.name.startswith(number) or not location.name[:2].isdigit():  # e.g. "ada.ipynb"
             return location, ""
         return None, f"the submitted notebook {location.name} is not lesson {number}'s"
-    path = location / f"{lesson}.py"
-    if path.is_file():
-        return path, ""
-    notebooks = sorted(location.glob(f"{number}_*.ipynb")) if location.is_dir() else []
-    if notebooks:
-        return notebooks[0], ""
+    try:
+        names = [entry.name for entry in os.scandir(location) if entry.is_file(follow_symlinks=False)]
+    except OSError:
+        names = []
+    name = intake.chosen_files(names).get(lesson)
+    if name:
+        return location / name, ""
     return None, intake.absent(lesson, location.name)
 
 
