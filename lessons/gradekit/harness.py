@@ -552,8 +552,11 @@ class Submission:
             return
         try:
             start = ensure()
-            if start == self._loaded_by:
-                return
+        except WorkerDied:  # the worker did not start: not the file's doing; the call that follows says what happened
+            return
+        if start == self._loaded_by:
+            return
+        try:
             message = evidence.encode({"op": "load", "lesson": self.lesson}, [])
             self.transport.request(message, time.monotonic() + self.call_timeout + LOAD_MARGIN)
         except WorkerDied as died:

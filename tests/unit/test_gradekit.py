@@ -275,6 +275,29 @@ def test_a_file_whose_top_level_never_ends_stops_its_lesson_once_and_costs_one_w
         close_workers()
 
 
+def test_a_worker_that_does_not_start_in_time_is_not_blamed_on_the_file():
+    """A start that times out (a loaded machine) fails the call, as before; it does not stop the lesson."""
+    from gradekit.harness import WorkerDied
+
+    class SlowToStart:
+        starts = 0
+
+        def ensure_started(self):
+            raise WorkerDied("timeout")
+
+        def request(self, message, deadline):
+            raise WorkerDied("timeout")
+
+        def source(self, lesson, name):
+            raise GradeFailure("no source here")  # left to the worker's answer, as for an unreadable source
+
+    submission = Submission("lesson99", SlowToStart(), call_timeout=1)
+    for _ in range(2):
+        with pytest.raises(GradeFailure) as failure:
+            submission.call("first")
+        assert "loading lesson99's file" not in str(failure.value)
+    assert "did not finish within 1 s" in str(failure.value)
+
 def test_each_worker_start_loads_the_lesson_alone_before_its_first_call(tmp_path):
     folder = tmp_path / "sub"
     folder.mkdir()
