@@ -40,14 +40,12 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
-import errno
 import hashlib
 import json
 import os
 import secrets
 import select
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -585,20 +583,15 @@ MAX_SHARD_BYTES = 16 * 2**20  # a shard.json: a few hundred bytes per student; a
 
 
 def _shard_bytes(path: Path) -> bytes:
-    """A file of a shard folder, read without following a link, only if it is a regular file, and at most
-    MAX_SHARD_BYTES: MergeError (the reason) otherwise. Shard folders come from the teacher's own runs, but often
-    through CI artifacts, so merge reads them as cautiously as the judge reads a submission."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as error:
-        raise MergeError("it is a link or cannot be opened" if error.errno == errno.ELOOP
-                         else f"it cannot be opened ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise MergeError("it is not a regular file")
-        data = handle.read(MAX_SHARD_BYTES + 1)  # a bounded read, whatever the file's size
-    if len(data) > MAX_SHARD_BYTES:
-        raise MergeError(f"it is larger than {MAX_SHARD_BYTES} bytes")
+    """A file of a shard folder, read as intake reads a submission's (:func:`gradekit.intake.read_regular`: no link
+    followed, a regular file of one name only, at most MAX_SHARD_BYTES); MergeError (the reason) otherwise. Shard
+    folders come from the teacher's own runs, but often through CI artifacts."""
+    data, why = intake.read_regular(path, MAX_SHARD_BYTES)
+    if data is None:
+        if why in intake.NOT_TAKEN:
+            raise MergeError(f"it {intake.NOT_TAKEN[why]}")
+        raise MergeError(f"it is larger than {MAX_SHARD_BYTES} bytes" if why == "too large"
+                         else f"it cannot be opened ({why})")
     return data
 
 

@@ -131,29 +131,48 @@ def chosen_files(names: list[str]) -> dict[str, str]:
     return {**notebooks, **modules}
 
 
-def _copy(folder: int | None, path: Path, name: str, target: Path, limit: int) -> str:
-    """Copy one regular file (``path``, relative to the open ``folder`` if given) to ``target``; '' or why not."""
+# why read_regular refuses a file, as intake's feedback and merge's refusals word it ("<name> is a symbolic link")
+NOT_TAKEN = {"link": "is a symbolic link", "socket": "is not a regular file (a socket)",
+             "folder": "is a folder, not a file", "special": "is not a regular file (a pipe, device or socket)",
+             "hard link": "is a hard link (the same file under another name too)"}
+
+
+def read_regular(path: Path, limit: int, folder: int | None = None) -> tuple[bytes | None, str]:
+    """The bytes of one regular file (``path``, relative to the open ``folder`` if given), at most ``limit``: opened
+    without following a link or blocking on a FIFO, refused if it is not a regular file or has another name (a hard
+    link), read with a bound whatever its size. Returns (data, '') or (None, why): a key of the refusals above,
+    'too large', or the system's reason it cannot be opened. Intake and the classroom's merge read through it."""
     try:
         fd = os.open(path, _READ, dir_fd=folder) if folder is not None else os.open(path, _READ)
     except OSError as error:
-        if error.errno == errno.ELOOP:
-            return f"{name} is a symbolic link: hand in the file itself"
-        if error.errno == errno.ENXIO:
-            return f"{name} is not a regular file (a socket): hand in the file itself"
-        return f"{name} cannot be read ({error.strerror}): hand it in again"
+        return None, {errno.ELOOP: "link", errno.ENXIO: "socket"}.get(error.errno, error.strerror or "error")
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            return f"{name} is a folder, not a file: hand in the file itself"
+            return None, "folder"
         if not stat.S_ISREG(info.st_mode):
-            return f"{name} is not a regular file (a pipe, device or socket): hand in the file itself"
+            return None, "special"
         if info.st_nlink > 1:
-            return f"{name} is a hard link (the same file under another name too): hand in a copy of the file itself"
+            return None, "hard link"
         data = b"" if info.st_size > limit else _read(fd, limit + 1)
         if info.st_size > limit or len(data) > limit:
-            return _too_large(name, limit)
+            return None, "too large"
+        return data, ""
     finally:
         os.close(fd)
+
+
+def _copy(folder: int | None, path: Path, name: str, target: Path, limit: int) -> str:
+    """Copy one regular file (``path``, relative to the open ``folder`` if given) to ``target``; '' or why not."""
+    data, why = read_regular(path, limit, folder)
+    if data is None:
+        if why == "too large":
+            return _too_large(name, limit)
+        if why == "hard link":
+            return f"{name} {NOT_TAKEN[why]}: hand in a copy of the file itself"
+        if why in NOT_TAKEN:
+            return f"{name} {NOT_TAKEN[why]}: hand in the file itself"
+        return f"{name} cannot be read ({why}): hand it in again"
     with open(target, "xb") as out:
         out.write(data)
     return ""

@@ -19,12 +19,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import threading
 from types import ModuleType
 
 # the packages Keras (and TensorFlow) import only if they can; hidden while Keras is imported
 OPTIONAL = ("sklearn", "matplotlib", "jax")
-_LOCK = threading.Lock()
 
 
 class _LookAbsent:
@@ -53,10 +51,9 @@ def import_keras() -> ModuleType:
     """``import keras``, without the optional integrations above if Keras is not imported yet."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    with _LOCK:
-        finder = _LookAbsent(hidden_while_importing())
-        sys.meta_path.insert(0, finder)
-        try:
-            return importlib.import_module("keras")
-        finally:
-            sys.meta_path.remove(finder)
+    finder = _LookAbsent(hidden_while_importing())
+    sys.meta_path.insert(0, finder)
+    try:
+        return importlib.import_module("keras")
+    finally:
+        sys.meta_path.remove(finder)

@@ -190,7 +190,7 @@ def _broken(folder: Path, text: str) -> Path:
     ("not-json", "cannot be read as JSON"),
     ("no-students", "'students' is missing or not a list"),
     ("a-path-for-a-student", "must be as many plain names"),
-    ("a-linked-report", "bea.json cannot be merged: it is a link"),
+    ("a-linked-report", "bea.json cannot be merged: it is a symbolic link"),
     ("a-huge-feedback", f"bea.md cannot be merged: it is larger than {classroom.MAX_SHARD_BYTES} bytes"),
     ("a-forged-report", "is not the report batch wrote for bea"),
 ])
