@@ -19,8 +19,10 @@ from gradekit.harness import (
     composed_activation,
     expect_inputs,
     expect_outputs,
+    fit,
     fresh_session,
     graded,
+    predict,
     probe_failure,
     producer,
     random_batch,
@@ -147,7 +149,7 @@ def test_mlp_learns(submission):
     # Keras' cross-entropy rescales outputs that are not probabilities, and the loss it then reports falls in some
     # runs and not in others: the verdict would depend on the draw. Outputs that are not probabilities fail here,
     # whatever the draw.
-    p = np.asarray(submission.run(what, model.predict, x, verbose=0), dtype="float64")
+    p = np.asarray(submission.run(what, predict, model, x), dtype="float64")
     sums = p.sum(axis=-1)
     if p.ndim != 2 or p.min() < -1e-6 or not np.allclose(sums, 1.0, atol=1e-3):
         found = (f"values down to {p.min():.3g}" if p.min() < -1e-6 else
@@ -158,7 +160,7 @@ def test_mlp_learns(submission):
     samples, epochs, batch_size, rate = MLP_FIT
     before = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0)).mean())  # the loss of these outputs
     model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy")
-    history = submission.run(what, model.fit, x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    history = submission.run(what, fit, model, x, y, epochs=epochs, batch_size=batch_size, verbose=0)
     after = float(history.history["loss"][-1])
     if not (np.isfinite(after) and after < 0.8 * before):
         raise GradeFailure(f"build_functional_mlp: {epochs} epochs of training on {samples} rows took the loss from "
@@ -208,9 +210,9 @@ def test_to_functional_same_predictions(submission):
     """Exercise 2: on random inputs, the new model predicts exactly what the Sequential model predicts."""
     for seq, model in _converted(submission):
         x = random_batch((8,) + tuple(seq.input_shape[1:]), "to_functional", seq.name)  # new rows every run
-        want = seq.predict(x, verbose=0)
+        want = predict(seq, x)
         try:
-            got = model.predict(x, verbose=0)
+            got = predict(model, x)
         except Exception as error:  # noqa: BLE001 - a wrong input shape fails here
             raise GradeFailure(f"to_functional: the new model cannot take the Sequential model's inputs of shape "
                                f"{x.shape} ({type(error).__name__}).") from None
@@ -338,11 +340,11 @@ def test_feature_extractor_outputs(submission):
                                "it is.")
         reference = keras.Model(model.inputs, layer.output)
         try:
-            got = extractor.predict(x, verbose=0)
+            got = predict(extractor, x)
         except Exception as error:  # noqa: BLE001
             raise GradeFailure(f"feature_extractor: the extractor for '{name}' does not take the model's inputs "
                                f"({type(error).__name__}); use model.inputs as its inputs.") from None
-        if not close(got, reference.predict(x, verbose=0)):
+        if not close(got, predict(reference, x)):
             shape = getattr(got, "shape", None)
             raise GradeFailure(f"feature_extractor: for layer_name='{name}' the output (shape {shape}) is not that "
                                f"layer's output; use model.get_layer(layer_name).output.")

@@ -27,6 +27,7 @@ from gradekit.harness import (
     expect_losses,
     expect_optimizer,
     expect_outputs,
+    fit,
     fresh_session,
     graded,
     run_rng,
@@ -257,7 +258,7 @@ def test_qa_learns(submission):
          "question": rng.integers(1, 10, (samples, 3)).astype("int32")}
     y = (x["text"][:, -1] % 5).astype("int64")  # a learnable rule: the last word of the text
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
-    history = submission.run(f"training the model from {QA}", model.fit, x, y, epochs=epochs,
+    history = submission.run(f"training the model from {QA}", fit, model, x, y, epochs=epochs,
                              batch_size=batch_size, verbose=0)
     before, after = float(history.history["loss"][0]), float(history.history["loss"][-1])
     if not (np.isfinite(after) and after < 0.8 * before):
@@ -429,7 +430,7 @@ def test_headline_learns(submission):
          "aux_input": rng.random((samples, 5)).astype("float32")}
     label = (x["aux_input"][:, :1] > 0.5).astype("float32")  # learnable from the auxiliary features
     y = {"main_output": label, "aux_output": label}
-    history = submission.run(f"training the model from {HEADLINE}", model.fit, x, y, epochs=epochs,
+    history = submission.run(f"training the model from {HEADLINE}", fit, model, x, y, epochs=epochs,
                              batch_size=batch_size, verbose=0)
     losses = history.history.get("main_output_loss", [np.nan])
     before, after = float(losses[0]), float(losses[-1])

@@ -29,8 +29,10 @@ from gradekit.harness import (
     expect_losses,
     expect_optimizer,
     expect_outputs,
+    fit,
     fresh_session,
     graded,
+    predict,
     producer,
     run_rng,
     shape_str,
@@ -254,7 +256,7 @@ def test_profile_learns(submission):
                    loss={"age": "mse", "income": "categorical_crossentropy", "gender": "binary_crossentropy"},
                    loss_weights={"age": 0.01, "income": 1.0, "gender": 1.0})
     before = float(submission.run(what, model.evaluate, x, y, verbose=0, return_dict=True)["loss"])
-    history = submission.run(what, model.fit, x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    history = submission.run(what, fit, model, x, y, epochs=epochs, batch_size=batch_size, verbose=0)
     after = float(history.history["loss"][-1])
     if not (np.isfinite(after) and after < 0.8 * before):
         raise GradeFailure(f"{BUILD}: {epochs} epochs on {posts} posts took the loss from {before:.3f} (before "
@@ -333,7 +335,7 @@ def _metric_readings(submission: Submission) -> tuple[dict[str, float], dict[str
          "gender": rng.integers(0, 2, (64, 1)).astype("float32")}
     logs = submission.run(f"evaluating the model compiled by {COMPILE}", model.evaluate, x, y, verbose=0,
                           return_dict=True)
-    outputs = submission.run(f"predicting with the model compiled by {COMPILE}", model.predict, x, verbose=0)
+    outputs = submission.run(f"predicting with the model compiled by {COMPILE}", predict, model, x)
     predictions = dict(zip([producer(t).name for t in model.outputs], outputs))
     submission.memo["metric readings"] = {k: float(v) for k, v in logs.items()}, predictions, y
     return submission.memo["metric readings"]

@@ -25,8 +25,10 @@ from gradekit.harness import (
     activation_name,
     expect_inputs,
     expect_outputs,
+    fit,
     fresh_session,
     graded,
+    predict,
     run_rng,
     shape_str,
 )
@@ -294,7 +296,7 @@ def test_residual_identity_at_zero(submission):
             for weight in layer.weights:
                 weight.assign(np.zeros(weight.shape, dtype="float32"))
     batch = run_rng(BLOCK, "identity").random((3, 6, 6, 4)).astype("float32")  # non-negative, so relu(x) == x
-    got = submission.run(f"running the block built by {BLOCK}", model.predict, batch, verbose=0)
+    got = submission.run(f"running the block built by {BLOCK}", predict, model, batch)
     if np.shape(got) != batch.shape or not np.allclose(got, batch, atol=1e-5):
         raise GradeFailure(f"{BLOCK}: with the main path's weights at zero the block should output x (the shortcut "
                            "alone), but it does not; the shortcut must carry x unchanged to the add.")
@@ -547,13 +549,13 @@ def test_resnet_learns(submission):
     model = _resnet(submission, input_shape=(8, 8, 1), num_classes=3, filters=(4, 8), blocks_per_stage=1)
     x, y = _stripes(240)
 
-    def fit() -> tuple[float, float]:
+    def train() -> tuple[float, float]:
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
         before = float(model.evaluate(x, y, verbose=0))
-        model.fit(x, y, epochs=10, batch_size=32, verbose=0)
+        fit(model, x, y, epochs=10, batch_size=32, verbose=0)
         return before, float(model.evaluate(x, y, verbose=0))
 
-    before, after = submission.run(f"training the network built by {BUILDER}", fit)
+    before, after = submission.run(f"training the network built by {BUILDER}", train)
     if not after < 0.5 * before:
         raise GradeFailure(f"{BUILDER}: 10 epochs of training took the loss from {before:.3f} only to {after:.3f}; "
                            "check that the layers are trainable and the output is a softmax.")

@@ -23,8 +23,10 @@ from gradekit.harness import (
     close,
     expect_dense_output,
     expect_inputs,
+    fit,
     fresh_session,
     graded,
+    predict,
     random_batch,
     run_rng,
     same_variables,
@@ -335,10 +337,8 @@ def test_siamese_symmetric(submission):
     """Exercise 2: swapping the two images does not change the answer (shared encoder, then |a − b|)."""
     model = _siamese(submission, shared=True)
     a, b = random_batch((16, 8, 8, 1), "symmetric", "a"), random_batch((16, 8, 8, 1), "symmetric", "b")
-    forward = submission.run(f"predicting with the model of {EXERCISE}", model.predict,
-                             {"image_a": a, "image_b": b}, verbose=0)
-    swapped = submission.run(f"predicting with the model of {EXERCISE}", model.predict,
-                             {"image_a": b, "image_b": a}, verbose=0)
+    forward = submission.run(f"predicting with the model of {EXERCISE}", predict, model, {"image_a": a, "image_b": b})
+    swapped = submission.run(f"predicting with the model of {EXERCISE}", predict, model, {"image_a": b, "image_b": a})
     if not close(forward, swapped, atol=1e-5):
         raise GradeFailure(f"{EXERCISE}: swapping the two images changes the answer; the question 'same digit?' is "
                            "symmetric, so encode both images with the same encoder and merge them with |a − b| "
@@ -402,8 +402,7 @@ def test_siamese_absolute_difference(submission):
                                "the grader cannot read it; merge them in the model itself: "
                                "keras.ops.abs(layers.subtract([a, b])).")
         probe = keras.Model(model.inputs, seen)
-        enc_a, enc_b, got = submission.run(f"predicting with the model of {EXERCISE}", probe.predict, batch,
-                                           verbose=0)
+        enc_a, enc_b, got = submission.run(f"predicting with the model of {EXERCISE}", predict, probe, batch)
         want = np.abs(enc_a - enc_b)
         if np.shape(got) != np.shape(want):
             encoding = shape_str(ends["image_a"][0].outputs[0].shape)
@@ -432,7 +431,7 @@ def test_siamese_learns(submission):
     y = y[rows]
     model = _siamese(submission)  # a model of its own: it is compiled and trained
     model.compile(optimizer=keras.optimizers.Adam(0.005), loss="binary_crossentropy")
-    history = submission.run(f"training the model of {EXERCISE}", model.fit, x, y, epochs=8, batch_size=64,
+    history = submission.run(f"training the model of {EXERCISE}", fit, model, x, y, epochs=8, batch_size=64,
                              verbose=0)
     before, after = float(history.history["loss"][0]), float(history.history["loss"][-1])
     if not (np.isfinite(after) and after < 0.85 * before):

@@ -20,6 +20,7 @@ from gradekit.harness import (
     Submission,
     expect_dense_output,
     expect_inputs,
+    fit,
     fresh_session,
     graded,
     model_nodes,
@@ -380,7 +381,7 @@ def test_video_qa_trains_the_given_models(submission):
     y = (x["question"][:, 0] % answers).astype("int64")  # a learnable rule: the answer follows the first word
     before = {"vision": _weights_now(vision), "question": _weights_now(question_encoder)}
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    history = submission.run(f"training the model of {EXERCISE}", model.fit, x, y, epochs=15, batch_size=16,
+    history = submission.run(f"training the model of {EXERCISE}", fit, model, x, y, epochs=15, batch_size=16,
                              verbose=0)
     start, end = float(history.history["loss"][0]), float(history.history["loss"][-1])
     for name, given in (("vision", vision), ("question", question_encoder)):

@@ -42,6 +42,7 @@ from gradekit.harness import (
     composed_activation,
     expect_inputs,
     expect_outputs,
+    fit,
     fresh_session,
     graded,
     producer,
@@ -170,7 +171,7 @@ def _learns(submission: Submission, model: keras.Model, x: np.ndarray, y: np.nda
                            f"{width if width is not None else 'several outputs'}.")
     model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy")
     before = float(submission.run(what, model.evaluate, x, y, verbose=0))
-    submission.run(what, model.fit, *_passes(x, y, epochs), epochs=1, batch_size=32, verbose=0)
+    submission.run(what, fit, model, *_passes(x, y, epochs), epochs=1, batch_size=32, verbose=0)
     after = float(submission.run(what, model.evaluate, x, y, verbose=0))
     return before, after
 
@@ -442,7 +443,7 @@ def test_unfreeze_fit_keeps_batch_norm_statistics(submission):
     before = {id(layer): _weights_of(layer) for layer, _ in others}
     before.update({key: [_numpy(w) for w in ws] for key, ws in statistics.items()})
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    submission.run(f"training a model around the base {UNFREEZE} returned", model.fit, *_passes(x, y, 3), epochs=1,
+    submission.run(f"training a model around the base {UNFREEZE} returned", fit, model, *_passes(x, y, 3), epochs=1,
                    batch_size=16, verbose=0)
     moved = [(layer, inside) for layer, inside in norms if _changed(statistics[id(layer)], before[id(layer)])]
     if moved:

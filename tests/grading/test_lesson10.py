@@ -31,8 +31,10 @@ from gradekit.harness import (
     expect_losses,
     expect_optimizer,
     expect_outputs,
+    fit,
     fresh_session,
     graded,
+    predict,
     producer,
     run_rng,
     to_numpy,
@@ -301,7 +303,7 @@ def test_car_merge(submission):
 
 def _predict(submission: Submission, model: keras.Model, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The model's predictions keyed by output name, whether its outputs are a dict or a list."""
-    found = submission.run(f"predicting with the model of {BUILD}", model.predict, x, verbose=0)
+    found = submission.run(f"predicting with the model of {BUILD}", predict, model, x)
     if isinstance(found, dict):
         return {name: np.asarray(value) for name, value in found.items()}
     found = found if isinstance(found, list) else [found]
@@ -378,7 +380,7 @@ def test_car_learns(submission):
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss={"price": "mse",
                                                                "grade": "sparse_categorical_crossentropy"})
     before = submission.run(f"evaluating the model of {BUILD}", model.evaluate, x, y, verbose=0, return_dict=True)
-    submission.run(f"training the model of {BUILD}", model.fit, x, y, epochs=15, batch_size=32, verbose=0)
+    submission.run(f"training the model of {BUILD}", fit, model, x, y, epochs=15, batch_size=32, verbose=0)
     after = submission.run(f"evaluating the model of {BUILD}", model.evaluate, x, y, verbose=0, return_dict=True)
     before, after = float(before["loss"]), float(after["loss"])
     if not after < 0.7 * before:
@@ -465,7 +467,7 @@ def _metric_readings(submission: Submission, heads: tuple[str, ...] = ("grade", 
     y = {h: y[h] for h in heads} if len(heads) > 1 else y[heads[0]]
     logs = submission.run(f"evaluating the model compiled by {COMPILE}", model.evaluate, x, y, verbose=0,
                           return_dict=True)
-    outputs = submission.run(f"predicting with the model compiled by {COMPILE}", model.predict, x, verbose=0)
+    outputs = submission.run(f"predicting with the model compiled by {COMPILE}", predict, model, x)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     predictions = dict(zip([producer(t).name for t in model.outputs], outputs))
     targets = y if isinstance(y, dict) else {heads[0]: y}

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from gradekit import evidence, sandbox
+from gradekit import evidence, harness, sandbox
 from gradekit.harness import GradeFailure, Submission, WorkerProcess, close_workers, same_variables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +25,52 @@ def round_trip(value, given=None):
     document, arrays = evidence.pack(value, given)
     document, arrays = evidence.decode(evidence.encode(document, arrays))
     return evidence.unpack(document, arrays, given)
+
+
+# ------------------------------------------------------------------------------------ the judge's fit and predict
+
+
+def _three_ways() -> list[tuple[keras.Model, object]]:
+    """Models whose inputs and outputs are structured in each way the graders meet, with inputs for them: a list of
+    one input (given one array), a dict of two inputs with a dict of two outputs, a list of two outputs."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(0)
+    x = keras.Input((4,), name="x")
+    listed = keras.Model([x], L.Dense(3, activation="softmax")(x))
+    a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
+    merged = L.concatenate([a, b])
+    keyed = keras.Model({"a": a, "b": b}, {"p": L.Dense(1, name="p")(merged), "q": L.Dense(2, name="q")(merged)})
+    pair = keras.Model(x, [L.Dense(2)(x), L.Dense(1, activation="sigmoid")(x)])
+    return [(listed, rng.random((40, 4)).astype("float32")),
+            (keyed, {"a": rng.random((40, 4)).astype("float32"), "b": rng.random((40, 2)).astype("float32")}),
+            (pair, rng.random((40, 4)).astype("float32"))]
+
+
+def test_the_judges_predict_returns_what_keras_predict_returns(recwarn):
+    for model, x in _three_ways():
+        got, want = harness.predict(model, x), model.predict(x, verbose=0)
+        shape = keras.tree.map_structure(lambda _: None, got)
+        assert shape == keras.tree.map_structure(lambda _: None, want), (shape, type(want))
+        assert all(isinstance(g, np.ndarray) and np.allclose(g, w, atol=1e-6)
+                   for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want)))
+    assert not [w for w in recwarn if "structure" in str(w.message)], "a list of one input took one array silently"
+
+
+def test_the_judges_fit_trains_as_keras_fit_does():
+    """harness.fit makes the optimizer's variables before fitting; the losses are Keras' own, step for step."""
+    histories = []
+    for fitting in (harness.fit, lambda model, *a, **k: model.fit(*a, **k)):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(3)
+        x = np.random.default_rng(0).random((48, 4)).astype("float32")
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, L.Dense(1)(L.Dense(8, activation="relu")(inputs)))
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+        history = fitting(model, x, x.sum(axis=1, keepdims=True), epochs=3, batch_size=16, verbose=0)
+        assert model.optimizer.built and evidence.to_numpy(model.optimizer.iterations) == 9
+        histories.append(history.history["loss"])
+    assert np.allclose(histories[0], histories[1], rtol=1e-5), histories
 
 
 # ------------------------------------------------------------------------------------------------ round trips
