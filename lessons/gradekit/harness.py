@@ -1058,9 +1058,6 @@ def close(a: Any, b: Any, atol: float = 1e-5) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, atol=atol))
 
 
-_SESSIONS = [0]
-
-
 def fit(model: keras.Model, *args: Any, **kwargs: Any) -> Any:
     """``model.fit(*args, **kwargs)``, with the optimizer's variables made first, as the first training step would
     make them (for the model's trainable variables). On TensorFlow a step that makes variables is traced twice: made
@@ -1080,6 +1077,9 @@ def predict(model: keras.Model, x: Any) -> Any:
             and not isinstance(x, (list, tuple, dict)):
         x = [x]
     return keras.tree.map_structure(to_numpy, model(x, training=False))
+
+
+_SESSIONS = [0]
 
 
 def fresh_session() -> None:

@@ -45,6 +45,7 @@ from gradekit.harness import (
     fit,
     fresh_session,
     graded,
+    predict,
     producer,
     run_rng,
     same_variables,
@@ -309,7 +310,7 @@ def _run_finetune_fit(submission: Submission) -> dict:
     fresh_session()
     base = given_base(setting)
     x = run_rng(FINETUNE, "fit").random((96, *shape)).astype("float32")
-    y = _labels(to_numpy(base(x, training=False)), classes, FINETUNE)  # the grader's own base
+    y = _labels(predict(base, x), classes, FINETUNE)  # the grader's own base
     model = submission.model(FINETUNE, base, classes)
     before = _weights_of(base)
     start, end = _learns(submission, model, x, y, classes, f"training the model of {FINETUNE}", *FINETUNE_FIT)
@@ -605,7 +606,7 @@ def test_grow_head_learns(submission):
     trained = given_trained(setting)
     x = _grow_x(setting, 96)
     layer = trained.get_layer(setting[-1])
-    features = to_numpy(keras.Model(trained.input, layer.output)(x, training=False))
+    features = predict(keras.Model(trained.input, layer.output), x)
     y = _labels(features, setting[-2], GROW)
     model = submission.model(GROW, trained, setting[-1], setting[-2])
     start, end = _learns(submission, model, x, y, setting[-2], f"training the model of {GROW}", *GROW_FIT)
